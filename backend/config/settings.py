@@ -1,0 +1,184 @@
+"""Qihuang settings: everything from the environment, with embedded demo defaults.
+
+With nothing set, the platform runs on SQLite, the in-memory channel layer,
+in-process (eager) jobs and the loopback gateway sandboxes. ``DATABASE_URL`` and
+``REDIS_URL`` switch to PostgreSQL and Redis. Every setting is documented in
+``.env.example``.
+"""
+
+from __future__ import annotations
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+from backend.config.env import (
+    BASE_DIR,
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    secret,
+    state_dir,
+)
+
+QIHUANG_ENV = env_str("QIHUANG_ENV", "demo")  # demo | test | production
+PRODUCTION = QIHUANG_ENV == "production"
+
+SECRET_KEY = secret("DJANGO_SECRET_KEY", PRODUCTION)
+DEBUG = env_bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "ninja",
+    "backend.core",
+    "backend.accounts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "backend.config.urls"
+ASGI_APPLICATION = "backend.config.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{state_dir() / 'qihuang.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", True):
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {"min_size": env_int("DATABASE_POOL_MIN", 1), "max_size": env_int("DATABASE_POOL_MAX", 8)}
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+# --- Redis: cache, channel layer, Celery --------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNELS_PREFIX", "qihuang")},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "Asia/Shanghai"
+
+# --- auth and sessions -------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "staff-login"
+LOGIN_REDIRECT_URL = "staff-home"
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+
+STAFF_LOGIN_MAX_FAILURES = env_int("STAFF_LOGIN_MAX_FAILURES", 5)
+STAFF_LOGIN_LOCKOUT_SECONDS = env_int("STAFF_LOGIN_LOCKOUT_SECONDS", 15 * 60)
+
+ACCESS_TOKEN_TTL_SECONDS = env_int("ACCESS_TOKEN_TTL_SECONDS", 15 * 60)
+REFRESH_TOKEN_TTL_SECONDS = env_int("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600)
+
+# --- personal data protection (DESIGN rule 10) ----------------------------------------------
+# "kid:base64key,kid:base64key": the first key encrypts, every key decrypts (rotation).
+FIELD_ENCRYPTION_KEYS = secret("FIELD_ENCRYPTION_KEYS", PRODUCTION)
+BLIND_INDEX_KEY = secret("BLIND_INDEX_KEY", PRODUCTION)
+
+# --- clinical policy ----------------------------------------------------------------------------
+MAX_PATIENT_PROFILES_PER_ACCOUNT = env_int("MAX_PATIENT_PROFILES_PER_ACCOUNT", 8)
+GUARDIAN_REQUIRED_UNDER_AGE = env_int("GUARDIAN_REQUIRED_UNDER_AGE", 6)  # IH-13
+ADULT_AGE = env_int("ADULT_AGE", 18)
+DOCTOR_MIN_PRACTICE_YEARS_ONLINE = env_int("DOCTOR_MIN_PRACTICE_YEARS_ONLINE", 3)  # IH-04
+PHARMACIST_MIN_DISPENSING_YEARS_REVIEW = env_int("PHARMACIST_MIN_DISPENSING_YEARS_REVIEW", 3)  # IH-09
+
+# --- gateways (DESIGN rules 7-8): the sandboxes by default -----------------------------------
+SANDBOX_HOST = env_str("SANDBOX_HOST", "127.0.0.1")
+WECHAT_APPID = env_str("WECHAT_APPID", "wx5a1d0c2e7f3b9d41")
+WECHAT_APP_SECRET = secret("WECHAT_APP_SECRET", PRODUCTION)
+WECHAT_API_BASE = env_str("WECHAT_API_BASE", f"http://{SANDBOX_HOST}:18601")
+WECHAT_TIMEOUT_SECONDS = float(env_str("WECHAT_TIMEOUT_SECONDS", "5"))
+REALNAME_API_BASE = env_str("REALNAME_API_BASE", f"http://{SANDBOX_HOST}:18602")
+REALNAME_APP_KEY = env_str("REALNAME_APP_KEY", "qihuang-demo")
+REALNAME_APP_SECRET = secret("REALNAME_APP_SECRET", PRODUCTION)
+REALNAME_TIMEOUT_SECONDS = float(env_str("REALNAME_TIMEOUT_SECONDS", "5"))
+
+# --- i18n, time, files ----------------------------------------------------------------------------
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", _("简体中文")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = env_str("STATIC_ROOT", str(state_dir() / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+MEDIA_ROOT = env_str("MEDIA_ROOT", str(state_dir() / "media"))
+MEDIA_URL = "/media/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}
+
+NINJA_PAGINATION_PER_PAGE = 20
+NINJA_PAGINATION_MAX_PER_PAGE_SIZE = 100

@@ -8,6 +8,8 @@ in-process (eager) jobs and the loopback gateway sandboxes. ``DATABASE_URL`` and
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
@@ -160,6 +162,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = env_str("STATIC_ROOT", str(state_dir() / "static"))
+Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

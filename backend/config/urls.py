@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import path
+from django.utils.translation import gettext_lazy as _
+
+from backend.accounts import views as account_views
+from backend.core import health
+from miniprogram_api.api import api
+
+admin.site.site_header = _("岐黄互联网中医院 · 运营管理")
+admin.site.site_title = _("岐黄运营管理")
+admin.site.index_title = _("运营管理")
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/", api.urls),
+    path("admin/", admin.site.urls),
+    path("staff/login/", account_views.staff_login, name="staff-login"),
+    path("staff/logout/", account_views.staff_logout, name="staff-logout"),
+    path("staff/", account_views.staff_home, name="staff-home"),
+]

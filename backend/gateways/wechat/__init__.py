@@ -1,0 +1,1 @@
+"""The WeChat mini-program server API: login, phone number, subscribe messages."""

@@ -1,0 +1,20 @@
+"""The patient-facing JSON API (django-ninja) at /api/, OpenAPI docs at /api/docs."""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from miniprogram_api.errors import install_error_handlers
+from miniprogram_api.routers import auth, patients
+
+api = NinjaAPI(
+    title="岐黄互联网中医院 API",
+    version="1.0.0",
+    description="Patient-facing API for the WeChat mini-program. Errors use one envelope: "
+                "`{code, message, detail}`; validation errors are 422.",
+    urls_namespace="api",
+    docs_url="/docs",
+)
+install_error_handlers(api)
+api.add_router("", auth.router)
+api.add_router("", patients.router)

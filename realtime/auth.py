@@ -1,0 +1,38 @@
+"""WebSocket authentication: a staff session cookie, or a mini-program access token.
+
+The mini-program and the H5 page pass ``?access_token=...`` (browsers cannot set
+headers on a WebSocket); staff consoles use their Django session.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.middleware import BaseMiddleware
+
+from backend.accounts.services.tokens import access_token_authenticate
+from backend.core.errors import NotAuthenticated
+
+
+@database_sync_to_async
+def _user_for_token(token: str):
+    try:
+        return access_token_authenticate(token)
+    except NotAuthenticated:
+        return None
+
+
+class AccessTokenMiddleware(BaseMiddleware):
+    async def __call__(self, scope, receive, send):
+        token = parse_qs(scope.get("query_string", b"").decode()).get("access_token", [""])[0]
+        if token:
+            user = await _user_for_token(token)
+            if user is not None:
+                scope = dict(scope, user=user)
+        return await super().__call__(scope, receive, send)
+
+
+def auth_stack(inner):
+    return AuthMiddlewareStack(AccessTokenMiddleware(inner))

@@ -1,0 +1,35 @@
+"""WebSocket consumers: thin, they join groups and forward typed events."""
+
+from __future__ import annotations
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+CLOSE_NOT_AUTHENTICATED = 4401
+
+
+def account_group(user_id: object) -> str:
+    return f"account.{user_id}"
+
+
+class AccountEventsConsumer(AsyncJsonWebsocketConsumer):
+    """Events addressed to one account (notices, status changes of its own records)."""
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_NOT_AUTHENTICATED)
+            return
+        self.group = account_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+    async def event_push(self, message):
+        await self.send_json({"type": message["event"], "data": message["data"]})

@@ -9,6 +9,7 @@ provider's other party would do: a user tapping "allow" in WeChat, say). This mo
   a provider error code (``"errcode"``), an HTTP 500 (``"http500"``) or nothing at all after a
   delay (``"timeout"``: the request is dropped unprocessed, the connection closed);
 * a clock that tests can move forward (``advance_clock``) to expire codes and tokens;
+* a log of the API paths called (``calls``), failed calls included;
 * ``SandboxControl``, a small HTTP client for the control routes, for use from another process.
 
 State is guarded by one lock per sandbox; handlers never sleep while holding it.
@@ -25,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import requests
 
@@ -82,6 +83,7 @@ class LoopbackSandbox:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._failures: dict[str, list[_Failure]] = {}
+        self._calls: list[str] = []
         self._clock_offset = 0.0
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -151,10 +153,16 @@ class LoopbackSandbox:
         with self._lock:
             self._failures.setdefault(path, []).append(failure)
 
+    def calls(self, path: str | None = None) -> list[str]:
+        """The API paths called so far, failed calls included (only ``path``, if given)."""
+        with self._lock:
+            return [called for called in self._calls if path is None or called == path]
+
     def reset(self) -> None:
-        """Forget everything: state, pending failures and clock offset."""
+        """Forget everything: state, call log, pending failures and clock offset."""
         with self._lock:
             self._failures.clear()
+            self._calls.clear()
             self._clock_offset = 0.0
             self.reset_state()
 
@@ -180,6 +188,8 @@ class LoopbackSandbox:
         route = self.api_routes().get((request.method, request.path))
         if route is None:
             return SandboxResponse(404, b"not found", {"Content-Type": "text/plain"})
+        with self._lock:
+            self._calls.append(request.path)
         failure = self._take_failure(request.path)
         if failure is None:
             return route(request)
@@ -215,6 +225,9 @@ class LoopbackSandbox:
 
     def _shared_control_routes(self) -> dict[tuple[str, str], Route]:
         return {
+            ("GET", CONTROL_PREFIX + "calls"): lambda request: SandboxResponse.json(
+                self.calls(request.query.get("path"))
+            ),
             ("POST", CONTROL_PREFIX + "fail"): self._control_fail,
             ("POST", CONTROL_PREFIX + "reset"): lambda request: self._ok(self.reset()),
             ("POST", CONTROL_PREFIX + "clock"): lambda request: self._ok(
@@ -313,6 +326,9 @@ class SandboxControl:
 
     def advance_clock(self, seconds: float) -> None:
         self.call("POST", "clock", {"advance": seconds})
+
+    def calls(self, path: str | None = None) -> list[str]:
+        return self.call("GET", "calls" + (f"?path={quote(path)}" if path else ""))
 
     def reset(self) -> None:
         self.call("POST", "reset")

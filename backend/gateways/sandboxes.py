@@ -16,7 +16,6 @@ import signal
 import threading
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from backend.gateways.loopback import SandboxControl
 from backend.gateways.realname.sandbox import RealNameSandbox
@@ -83,9 +82,6 @@ class WeChatSandboxControl(SandboxControl):
 
     def messages(self) -> list[dict[str, Any]]:
         return self.call("GET", "messages")
-
-    def calls(self, path: str | None = None) -> list[str]:
-        return self.call("GET", "calls" + (f"?path={quote(path)}" if path else ""))
 
 
 class RealNameSandboxControl(SandboxControl):

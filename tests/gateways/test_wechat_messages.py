@@ -135,7 +135,9 @@ def test_subscribe_message_to_an_unknown_user_is_invalid_openid(wechat, wechat_s
 
 def test_subscribe_value_longer_than_its_template_key_allows_is_invalid_argument(wechat, wechat_sandbox):
     wechat_sandbox.grant_subscription(WANG, VISIT_TEMPLATE)
-    too_long = SubscribeMessage(WANG, VISIT_TEMPLATE, {"thing1": "复诊提醒" * 6})  # thing: 20 characters at most
+    too_long = SubscribeMessage(
+        WANG, VISIT_TEMPLATE, {"thing1": "复诊提醒" * 6}
+    )  # thing: 20 characters at most
 
     with pytest.raises(GatewayTerminal) as caught:
         wechat.send_subscribe_message(too_long)

@@ -8,8 +8,8 @@ name → ``inconsistent``, unknown number → ``no_record``. Answers are signed 
 
 Controls, as Python methods and JSON routes under ``/__sandbox__/``: ``add_person`` /
 ``add_people`` (POST people, a list of ``{"name", "id_number"}``), ``requests`` (GET requests),
-plus the shared ``fail_next`` (POST fail), ``advance_clock`` (POST clock) and ``reset``
-(POST reset). The request log keeps only the ID number's last 4 characters and a SHA-256 of
+plus the shared ``calls`` (GET calls), ``fail_next`` (POST fail), ``advance_clock`` (POST clock)
+and ``reset`` (POST reset). The request log keeps only the ID number's last 4 characters and a SHA-256 of
 the name.
 """
 

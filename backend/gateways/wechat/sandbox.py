@@ -9,9 +9,9 @@ API (what our backend calls, as on api.weixin.qq.com):
 Controls (what the WeChat app on a phone would do), as Python methods and as JSON routes
 under ``/__sandbox__/``: ``issue_login_code`` (POST login-code), ``issue_phone_code``
 (POST phone-code), ``encrypted_phone`` (POST encrypted-phone), ``grant_subscription``
-(POST subscribe), ``messages`` (GET messages), ``calls`` (GET calls), ``revoke_tokens``
-(POST revoke-tokens), plus the shared ``fail_next`` (POST fail), ``advance_clock``
-(POST clock) and ``reset`` (POST reset).
+(POST subscribe), ``messages`` (GET messages), ``revoke_tokens`` (POST revoke-tokens), plus
+the shared ``calls`` (GET calls), ``fail_next`` (POST fail), ``advance_clock`` (POST clock)
+and ``reset`` (POST reset).
 
 Like WeChat: codes live 5 minutes and work once; each login gets a fresh 16-byte session key;
 a new access token leaves the previous one valid for 5 more minutes; every subscribe message
@@ -107,7 +107,6 @@ class WeChatSandbox(LoopbackSandbox):
             self._tokens: dict[str, _Token] = {}
             self._subscriptions: Counter[tuple[str, str]] = Counter()
             self._messages: list[dict[str, Any]] = []
-            self._calls: list[str] = []
             self._next_msgid = FIRST_MSGID
 
     # --- controls: what the WeChat app does --------------------------------------------------
@@ -163,11 +162,6 @@ class WeChatSandbox(LoopbackSandbox):
         with self._lock:
             return [dict(message) for message in self._messages]
 
-    def calls(self, path: str | None = None) -> list[str]:
-        """The API paths called so far (only ``path``, if given), oldest first."""
-        with self._lock:
-            return [called for called in self._calls if path is None or called == path]
-
     def revoke_tokens(self, expired: bool = False) -> None:
         """Invalidate every access token: 40001 from now on, or 42001 with ``expired=True``."""
         with self._lock:
@@ -192,7 +186,6 @@ class WeChatSandbox(LoopbackSandbox):
     def _api(self, handler: Any) -> Route:
         def route(request: SandboxRequest) -> SandboxResponse:
             with self._lock:
-                self._calls.append(request.path)
                 try:
                     return SandboxResponse.json(handler(request))
                 except WeChatError as exc:
@@ -302,9 +295,6 @@ class WeChatSandbox(LoopbackSandbox):
             ("POST", CONTROL_PREFIX + "subscribe"): self._control_subscribe,
             ("POST", CONTROL_PREFIX + "revoke-tokens"): self._control_revoke_tokens,
             ("GET", CONTROL_PREFIX + "messages"): lambda request: SandboxResponse.json(self.messages()),
-            ("GET", CONTROL_PREFIX + "calls"): lambda request: SandboxResponse.json(
-                self.calls(request.query.get("path"))
-            ),
         }
 
     def _control_login_code(self, request: SandboxRequest) -> SandboxResponse:

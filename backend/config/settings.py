@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "ninja",
     "backend.core",
     "backend.accounts",
+    "backend.demo",
 ]
 
 MIDDLEWARE = [

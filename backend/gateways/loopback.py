@@ -76,7 +76,7 @@ class LoopbackSandbox:
     """Base class: lifecycle, dispatch, failure injection, clock and the shared controls."""
 
     name = "sandbox"
-    timeout_delay = 2.0  # how long a "timeout" failure keeps the client waiting, by default
+    timeout_delay = 10.0  # how long a "timeout" failure holds the request by default (> client timeouts)
 
     def __init__(self) -> None:
         self._lock = threading.RLock()

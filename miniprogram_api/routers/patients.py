@@ -77,8 +77,9 @@ class ProfileOut(Schema):
         return obj.age(timezone.localdate())
 
 
-def _input(payload: Schema) -> ProfileInput:
-    return ProfileInput(**payload.dict(exclude_unset=True))
+def _input(payload: Schema, *, partial: bool) -> ProfileInput:
+    """Creation takes the schema defaults too; a PATCH only what was sent."""
+    return ProfileInput(**payload.dict(exclude_unset=partial))
 
 
 @router.get("/patients", response={200: list[ProfileOut], **ERRORS}, summary="List my 就诊人")
@@ -92,7 +93,7 @@ def list_profiles(request, **kwargs):
 
 @router.post("/patients", response={201: ProfileOut, **ERRORS}, summary="Add a 就诊人")
 def create_profile(request, payload: ProfileCreateIn):
-    profile = patient_profile_create(owner=request.auth, data=_input(payload), ip=client_ip(request))
+    profile = patient_profile_create(owner=request.auth, data=_input(payload, partial=False), ip=client_ip(request))
     return Status(201, profile)
 
 
@@ -105,7 +106,7 @@ def get_profile(request, profile_id: UUID):
 
 @router.patch("/patients/{profile_id}", response={200: ProfileOut, **ERRORS}, summary="Change a 就诊人")
 def update_profile(request, profile_id: UUID, payload: ProfilePatchIn):
-    return patient_profile_update(owner=request.auth, profile_id=profile_id, data=_input(payload),
+    return patient_profile_update(owner=request.auth, profile_id=profile_id, data=_input(payload, partial=True),
                                   ip=client_ip(request))
 
 

@@ -24,7 +24,7 @@ import base64
 import json
 import secrets
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,7 +102,7 @@ class WeChatSandbox(LoopbackSandbox):
         with self._lock:
             self._login_codes: dict[str, _Code] = {}
             self._phone_codes: dict[str, _Code] = {}
-            self._sessions: dict[str, tuple[str, str | None]] = {}  # openid -> (session_key, unionid)
+            self._session_keys: dict[str, str] = {}  # openid -> the session key of their last login
             self._known_openids: set[str] = set()
             self._tokens: dict[str, _Token] = {}
             self._subscriptions: Counter[tuple[str, str]] = Counter()
@@ -131,7 +131,7 @@ class WeChatSandbox(LoopbackSandbox):
         """``{"encryptedData", "iv"}`` as the older getPhoneNumber gives it, under the user's
         current session key (KeyError if they never logged in). ``appid`` fakes another app's data."""
         with self._lock:
-            session_key = self._sessions[openid][0]
+            session_key = self._session_keys[openid]
         data = {
             **_phone_info(phone, country_code),
             "watermark": {"timestamp": int(self.now()), "appid": appid or self.appid},
@@ -155,7 +155,7 @@ class WeChatSandbox(LoopbackSandbox):
     def session_key(self, openid: str) -> str:
         """The user's current session key (KeyError if they never logged in)."""
         with self._lock:
-            return self._sessions[openid][0]
+            return self._session_keys[openid]
 
     def messages(self) -> list[dict[str, Any]]:
         """Every subscribe message received, sent (``errcode`` 0) or refused, oldest first."""
@@ -183,7 +183,9 @@ class WeChatSandbox(LoopbackSandbox):
     def error_response(self, request: SandboxRequest, errcode: int | str) -> SandboxResponse:
         return _error(int(errcode))
 
-    def _api(self, handler: Any) -> Route:
+    def _api(self, handler: Callable[[SandboxRequest], dict[str, Any]]) -> Route:
+        """Run ``handler`` under the lock; a ``WeChatError`` becomes WeChat's errcode answer."""
+
         def route(request: SandboxRequest) -> SandboxResponse:
             with self._lock:
                 try:
@@ -220,7 +222,7 @@ class WeChatSandbox(LoopbackSandbox):
             raise WeChatError(40002)
         openid, unionid = self._redeem(self._login_codes, request.query.get("js_code", ""))
         session_key = base64.b64encode(secrets.token_bytes(16)).decode()
-        self._sessions[openid] = (session_key, unionid)
+        self._session_keys[openid] = session_key
         answer = {"session_key": session_key, "openid": openid}
         if unionid:
             answer["unionid"] = unionid
@@ -331,9 +333,8 @@ def _subscribe_errcode(message: Mapping[str, Any]) -> int:
         return 47003
     if message["page"] is not None and not isinstance(message["page"], str):
         return 47003
-    if (message["miniprogram_state"] or "formal") not in MINIPROGRAM_STATES or (
-        message["lang"] or "zh_CN"
-    ) not in LANGS:
+    state, lang = message["miniprogram_state"] or "formal", message["lang"] or "zh_CN"
+    if state not in MINIPROGRAM_STATES or lang not in LANGS:
         return 47003
     data = message["data"]
     if not isinstance(data, dict) or not data:
@@ -381,4 +382,4 @@ def _aes_cbc_encrypt(key: bytes, iv: bytes, plaintext: bytes) -> bytes:
 
 
 def _random_code() -> str:
-    return secrets.token_urlsafe(24)[:32]
+    return secrets.token_urlsafe(24)  # 32 characters, like a real code

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from backend.config.env import (
@@ -147,9 +148,11 @@ PHARMACIST_MIN_DISPENSING_YEARS_REVIEW = env_int("PHARMACIST_MIN_DISPENSING_YEAR
 SANDBOX_HOST = env_str("SANDBOX_HOST", "127.0.0.1")
 WECHAT_APPID = env_str("WECHAT_APPID", "wx5a1d0c2e7f3b9d41")
 WECHAT_APP_SECRET = secret("WECHAT_APP_SECRET", PRODUCTION)
-WECHAT_API_BASE = env_str("WECHAT_API_BASE", f"http://{SANDBOX_HOST}:18601")
+WECHAT_API_BASE = env_str("WECHAT_API_BASE", "https://api.weixin.qq.com" if PRODUCTION else f"http://{SANDBOX_HOST}:18601")
 WECHAT_TIMEOUT_SECONDS = float(env_str("WECHAT_TIMEOUT_SECONDS", "5"))
-REALNAME_API_BASE = env_str("REALNAME_API_BASE", f"http://{SANDBOX_HOST}:18602")
+REALNAME_API_BASE = env_str("REALNAME_API_BASE", "" if PRODUCTION else f"http://{SANDBOX_HOST}:18602")
+if PRODUCTION and not REALNAME_API_BASE:
+    raise ImproperlyConfigured("REALNAME_API_BASE must be set in production (your real-name provider)")
 REALNAME_APP_KEY = env_str("REALNAME_APP_KEY", "qihuang-demo")
 REALNAME_APP_SECRET = secret("REALNAME_APP_SECRET", PRODUCTION)
 REALNAME_TIMEOUT_SECONDS = float(env_str("REALNAME_TIMEOUT_SECONDS", "5"))

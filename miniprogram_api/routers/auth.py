@@ -44,7 +44,7 @@ class MeOut(Schema):
 
 class TokenOut(Schema):
     access_token: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret
     expires_in: int
     refresh_token: str
     refresh_expires_in: int

@@ -105,6 +105,9 @@ class TokenFamily(models.Model):
         verbose_name = _("登录会话")
         verbose_name_plural = _("登录会话")
 
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.created_at:%Y-%m-%d %H:%M}"
+
 
 class RefreshToken(models.Model):
     """A refresh token, stored only as its SHA-256; spent when used once."""
@@ -119,3 +122,6 @@ class RefreshToken(models.Model):
     class Meta:
         verbose_name = _("刷新令牌")
         verbose_name_plural = _("刷新令牌")
+
+    def __str__(self) -> str:
+        return f"refresh token #{self.pk}"

@@ -103,3 +103,22 @@ def test_moving_a_ciphertext_between_rows_is_detected(patient_wang):
                        [a["id"], b["id"]])
     with pytest.raises(DecryptionFailed):
         _ = PatientProfile.objects.get(pk=b["id"]).id_number
+
+
+def test_key_rotation_command_moves_rows_to_the_new_key(patient_wang, settings):
+    from django.core.management import call_command
+
+    created = patient_wang.post("/api/patients", profile_payload()).json()
+    old_spec = settings.FIELD_ENCRYPTION_KEYS
+    new_key = base64.b64encode(os.urandom(16)).decode()
+    settings.FIELD_ENCRYPTION_KEYS = f"k9:{new_key},{old_spec}"
+    call_command("reencrypt_fields")
+    settings.FIELD_ENCRYPTION_KEYS = f"k9:{new_key}"  # the old key is gone now
+    profile = PatientProfile.objects.get(pk=created["id"])
+    assert profile.id_number == ID_WANG and profile.phone == "13800138000"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id_number, phone FROM accounts_patientprofile WHERE id = %s", [created["id"]])
+        assert all(value.startswith("sm4gcm:k9:") for value in cursor.fetchone())
+    # lookups by blind index keep working
+    index = PatientProfile._meta.get_field("id_number_index").index_of(ID_WANG)
+    assert PatientProfile.objects.filter(id_number_index=index).count() == 1

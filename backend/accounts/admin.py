@@ -18,16 +18,17 @@ from backend.accounts.models import (
     VerificationStatus,
 )
 from backend.accounts.services.realname import patient_profile_verify_manually
+from backend.core.admin_access import OperatorOnlyAdmin
 from backend.core.errors import DomainError
 
 
-class UserRoleInline(admin.TabularInline):
+class UserRoleInline(OperatorOnlyAdmin, admin.TabularInline):
     model = UserRole
     extra = 0
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(OperatorOnlyAdmin, DjangoUserAdmin):
     inlines = [UserRoleInline]
     list_display = ("username", "display_name", "phone_display", "is_active", "is_staff", "date_joined")
     search_fields = ("username", "display_name")
@@ -44,13 +45,13 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Department)
-class DepartmentAdmin(admin.ModelAdmin):
+class DepartmentAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
     list_display = ("name", "code", "sort_order", "is_active")
     list_editable = ("sort_order", "is_active")
 
 
 @admin.register(DoctorProfile)
-class DoctorProfileAdmin(admin.ModelAdmin):
+class DoctorProfileAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
     list_display = ("user", "department", "title", "independent_practice_since", "may_prescribe",
                     "may_prescribe_toxic", "is_active")
     list_filter = ("department", "title", "may_prescribe", "is_active")
@@ -58,25 +59,25 @@ class DoctorProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(PharmacistProfile)
-class PharmacistProfileAdmin(admin.ModelAdmin):
+class PharmacistProfileAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
     list_display = ("user", "title", "dispensing_since", "review_training_passed", "is_active")
     autocomplete_fields = ("user",)
 
 
 @admin.register(DispenserProfile)
-class DispenserProfileAdmin(admin.ModelAdmin):
+class DispenserProfileAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
     list_display = ("user", "pharmacy", "is_active")
     autocomplete_fields = ("user",)
 
 
 @admin.register(CourierProfile)
-class CourierProfileAdmin(admin.ModelAdmin):
+class CourierProfileAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
     list_display = ("user", "service_area", "is_active")
     autocomplete_fields = ("user",)
 
 
 @admin.register(PatientProfile)
-class PatientProfileAdmin(admin.ModelAdmin):
+class PatientProfileAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
     """Personal data is shown masked; the encrypted columns are never editable here."""
 
     list_display = ("name", "relation", "id_type", "id_masked", "phone_masked_display", "verification_status",

@@ -49,6 +49,9 @@ class User(AbstractUser):
     def phone_masked(self) -> str:
         return mask_phone(self.phone or "")
 
+    def has_role(self, role: str) -> bool:
+        return self.role_grants.filter(role=role).exists()
+
     @property
     def is_staff_member(self) -> bool:
         """Holds a staff role (doctor, pharmacist, dispenser, courier, operator)."""

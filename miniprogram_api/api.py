@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from ninja import NinjaAPI
+from ninja.throttling import AnonRateThrottle, UserRateThrottle
 
 from miniprogram_api.errors import install_error_handlers
 from miniprogram_api.routers import auth, patients
@@ -14,6 +16,7 @@ api = NinjaAPI(
                 "`{code, message, detail}`; validation errors are 422.",
     urls_namespace="api",
     docs_url="/docs",
+    throttle=[AnonRateThrottle(settings.API_THROTTLE_ANON), UserRateThrottle(settings.API_THROTTLE_USER)],
 )
 install_error_handlers(api)
 api.add_router("", auth.router)

@@ -150,3 +150,14 @@ def test_bind_phone_from_tampered_encrypted_data_is_422(patient_wang, sandboxes)
     resp = patient_wang.post("/api/me/phone/encrypted", {"encrypted_data": tampered, "iv": blob["iv"]})
     assert resp.status_code == 422 and resp.json()["code"] == "phone_data_invalid"
     assert User.objects.get(pk=patient_wang.user_id).phone is None
+
+
+def test_anonymous_requests_are_throttled_per_ip(db):
+    client = Client()
+    statuses = [post(client, "/api/auth/refresh", {"refresh_token": "x"}).status_code for _ in range(61)]
+    assert statuses[:60] == [401] * 60
+    assert statuses[60] == 429
+    last = post(client, "/api/auth/refresh", {"refresh_token": "x"})
+    assert last.json()["code"] == "too_many_requests"
+    # another address is not affected
+    assert post(client, "/api/auth/refresh", {"refresh_token": "x"}, REMOTE_ADDR="10.0.0.9").status_code == 401

@@ -19,6 +19,8 @@ from backend.accounts.models import (
 )
 from backend.accounts.services.realname import patient_profile_verify_manually
 from backend.core.admin_access import OperatorOnlyAdmin
+from backend.core.audit import audit_record
+from backend.core.authz import client_ip
 from backend.core.errors import DomainError
 
 
@@ -42,6 +44,12 @@ class UserAdmin(OperatorOnlyAdmin, DjangoUserAdmin):
     @admin.display(description=_("手机号"))
     def phone_display(self, obj: User) -> str:
         return obj.phone_masked
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:  # operators cannot make anyone (themselves) a superuser
+            fields.append("is_superuser")
+        return fields
 
 
 @admin.register(Department)
@@ -95,6 +103,15 @@ class PatientProfileAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        audit_record(action="admin.patient_profile.list", actor=request.user, ip=client_ip(request))
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        audit_record(action="admin.patient_profile.read", actor=request.user, ip=client_ip(request),
+                     object_type="accounts.patientprofile", object_id=str(object_id)[:64])
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description=_("证件号码"))
     def id_masked(self, obj: PatientProfile) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
@@ -11,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
-_RESIDENT_RE = re.compile(r"^[1-9]\d{16}[\dX]$")
+_RESIDENT_RE = re.compile(r"^[1-9][0-9]{16}[0-9X]$")
 
 
 class IdType(models.TextChoices):
@@ -29,9 +30,9 @@ class Sex(models.TextChoices):
 
 _OTHER_PATTERNS = {
     IdType.PASSPORT: re.compile(r"^[A-Z0-9]{5,17}$"),
-    IdType.HK_MACAU_PERMIT: re.compile(r"^[HM]\d{8}(\d{2})?$"),
-    IdType.TAIWAN_PERMIT: re.compile(r"^\d{8}(\d{2})?$"),
-    IdType.FOREIGN_PERMANENT_RESIDENT: re.compile(r"^([A-Z]{3}\d{12}|9\d{16}[\dX])$"),
+    IdType.HK_MACAU_PERMIT: re.compile(r"^[HM][0-9]{8}([0-9]{2})?$"),
+    IdType.TAIWAN_PERMIT: re.compile(r"^[0-9]{8}([0-9]{2})?$"),
+    IdType.FOREIGN_PERMANENT_RESIDENT: re.compile(r"^([A-Z]{3}[0-9]{12}|9[0-9]{16}[0-9X])$"),
 }
 
 
@@ -48,7 +49,8 @@ class ResidentIdFacts:
 
 
 def normalize_id_number(value: str) -> str:
-    return re.sub(r"\s+", "", value or "").upper()
+    """NFKC (full-width ＩＤ１２３ → ID123), no spaces, upper case: one spelling per document."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", value or "")).upper()
 
 
 def resident_id_check_char(first17: str) -> str:

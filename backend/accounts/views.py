@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_protect
@@ -41,6 +42,11 @@ def staff_login(request):
             return redirect(_next_url(request))
     context = {"error": error, "username": username, "next": _next_url(request)}
     return render(request, "accounts/staff_login.html", context, status=status)
+
+
+def admin_login(request):
+    """The admin has no password form of its own: every staff login goes through the lockout."""
+    return redirect_to_login(request.GET.get("next") or "/admin/", login_url="/staff/login/")
 
 
 @require_POST

@@ -189,6 +189,9 @@ LOGGING = {
 }
 
 NINJA_PAGINATION_PER_PAGE = 20
+# The client address is REMOTE_ADDR, which uvicorn --proxy-headers sets from trusted proxies only
+# (FORWARDED_ALLOW_IPS); a client-supplied X-Forwarded-For must not pick its own throttle bucket.
+NINJA_NUM_PROXIES = 0
 API_THROTTLE_ANON = env_str("API_THROTTLE_ANON", "60/m")  # per IP, before login
 API_THROTTLE_USER = env_str("API_THROTTLE_USER", "600/m")  # per account
 NINJA_PAGINATION_MAX_PER_PAGE_SIZE = 100

@@ -14,6 +14,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/", api.urls),
+    path("admin/login/", account_views.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("staff/login/", account_views.staff_login, name="staff-login"),
     path("staff/logout/", account_views.staff_logout, name="staff-logout"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -21,19 +20,28 @@ from backend.core.models import AuditChainHead, AuditEvent
 GENESIS = "0" * 64
 
 
-def _content(seq: int, occurred_at: datetime, actor_id: str, action: str, object_type: str,
-             object_id: str, ip: str, detail: dict[str, Any]) -> bytes:
+def _content(event: AuditEvent) -> bytes:
     payload = {
-        "seq": seq, "at": occurred_at.isoformat(timespec="microseconds"), "actor": actor_id,
-        "action": action, "type": object_type, "id": object_id, "ip": ip, "detail": detail,
+        "seq": event.seq, "at": event.occurred_at.isoformat(timespec="microseconds"), "actor": event.actor_id,
+        "label": event.actor_label, "action": event.action, "type": event.object_type, "id": event.object_id,
+        "ip": event.ip, "detail": event.detail,
     }
     return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def row_hash_of(event: AuditEvent) -> str:
-    content = _content(event.seq, event.occurred_at, event.actor_id, event.action, event.object_type,
-                       event.object_id, event.ip, event.detail)
-    return sm3_hex(event.prev_hash.encode() + content)
+    return sm3_hex(event.prev_hash.encode() + _content(event))
+
+
+def _json_safe(value: Any) -> Any:
+    """Details as JSON that reads back identically from jsonb: floats become strings."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    return str(value)
 
 
 def audit_record(*, action: str, actor: Any = None, obj: Any = None, object_type: str = "",
@@ -42,7 +50,7 @@ def audit_record(*, action: str, actor: Any = None, obj: Any = None, object_type
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
-    detail = json.loads(json.dumps(detail or {}, ensure_ascii=False, default=str))
+    detail = _json_safe(detail or {})
     actor_id = str(actor.pk) if getattr(actor, "pk", None) else ""
     actor_label = getattr(actor, "username", "") if actor_id else ""
     with transaction.atomic():

@@ -11,15 +11,15 @@ from ninja.pagination import PageNumberPagination, paginate
 
 from backend.accounts.idcard import IdType, Sex
 from backend.accounts.models import PatientProfile, Relation, VerificationStatus
-from backend.accounts.selectors import patient_profile_owned, patient_profiles_of
 from backend.accounts.services.patients import (
     ProfileInput,
     patient_profile_archive,
     patient_profile_create,
+    patient_profile_read,
     patient_profile_update,
+    patient_profiles_read,
 )
 from backend.accounts.services.realname import patient_profile_verify
-from backend.core.audit import audit_record
 from backend.core.authz import client_ip
 from miniprogram_api.auth import access_token_auth
 from miniprogram_api.errors import ERRORS
@@ -85,10 +85,7 @@ def _input(payload: Schema, *, partial: bool) -> ProfileInput:
 @router.get("/patients", response={200: list[ProfileOut], **ERRORS}, summary="List my 就诊人")
 @paginate(PageNumberPagination, page_size=20)
 def list_profiles(request, **kwargs):
-    profiles = list(patient_profiles_of(request.auth))
-    audit_record(action="patient_profile.list", actor=request.auth, ip=client_ip(request),
-                 detail={"ids": [str(p.pk) for p in profiles]})
-    return profiles
+    return patient_profiles_read(owner=request.auth, ip=client_ip(request))
 
 
 @router.post("/patients", response={201: ProfileOut, **ERRORS}, summary="Add a 就诊人")
@@ -99,9 +96,7 @@ def create_profile(request, payload: ProfileCreateIn):
 
 @router.get("/patients/{profile_id}", response={200: ProfileOut, **ERRORS}, summary="One 就诊人")
 def get_profile(request, profile_id: UUID):
-    profile = patient_profile_owned(owner=request.auth, profile_id=profile_id)
-    audit_record(action="patient_profile.read", actor=request.auth, obj=profile, ip=client_ip(request))
-    return profile
+    return patient_profile_read(owner=request.auth, profile_id=profile_id, ip=client_ip(request))
 
 
 @router.patch("/patients/{profile_id}", response={200: ProfileOut, **ERRORS}, summary="Change a 就诊人")

@@ -64,3 +64,19 @@ def test_admin_changes_are_audited(operator, dr_li):
     assert resp.status_code == 302, resp.content.decode()[:2000]
     event = AuditEvent.objects.get(action="admin.change", object_id=str(dept.pk))
     assert event.actor_label == "operator_sun"
+
+
+def test_operator_reads_of_patient_profiles_are_audited(operator, patient_wang):
+    created = patient_wang.post("/api/patients", profile_payload()).json()
+    operator.get("/admin/accounts/patientprofile/")
+    operator.get(f"/admin/accounts/patientprofile/{created['id']}/change/")
+    assert AuditEvent.objects.filter(action="admin.patient_profile.list", actor_label="operator_sun").count() == 1
+    assert AuditEvent.objects.filter(action="admin.patient_profile.read", object_id=created["id"]).count() == 1
+
+
+def test_operators_cannot_grant_superuser(operator):
+    from backend.accounts.models import User
+
+    me = User.objects.get(username="operator_sun")
+    page = operator.get(f"/admin/accounts/user/{me.pk}/change/").content.decode()
+    assert 'name="is_superuser"' not in page

@@ -161,3 +161,26 @@ def test_anonymous_requests_are_throttled_per_ip(db):
     assert last.json()["code"] == "too_many_requests"
     # another address is not affected
     assert post(client, "/api/auth/refresh", {"refresh_token": "x"}, REMOTE_ADDR="10.0.0.9").status_code == 401
+
+
+def test_expired_refresh_token_is_refused(patient_wang):
+    from django.utils import timezone
+
+    RefreshToken.objects.update(expires_at=timezone.now() - timezone.timedelta(seconds=1))
+    resp = post(Client(), "/api/auth/refresh", {"refresh_token": patient_wang.refresh_token})
+    assert resp.status_code == 401 and resp.json()["code"] == "refresh_token_expired"
+
+
+def test_disabled_account_cannot_refresh_or_use_tokens(patient_wang):
+    User.objects.filter(pk=patient_wang.user_id).update(is_active=False)
+    assert patient_wang.get("/api/me").status_code == 401
+    resp = post(Client(), "/api/auth/refresh", {"refresh_token": patient_wang.refresh_token})
+    assert resp.status_code == 401
+    assert TokenFamily.objects.get().revoked_reason == "account_disabled"
+
+
+def test_forwarded_for_header_does_not_escape_the_throttle(db):
+    client = Client()
+    statuses = [post(client, "/api/auth/refresh", {"refresh_token": "x"}, HTTP_X_FORWARDED_FOR=f"10.1.1.{i}")
+                .status_code for i in range(61)]
+    assert statuses[-1] == 429

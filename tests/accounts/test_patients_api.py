@@ -241,3 +241,31 @@ def test_guardian_must_belong_to_the_same_account(patient_wang, patient_zhang, s
 def test_elderly_profile_needs_no_guardian(patient_wang):
     resp = create(patient_wang, name="王老汉", id_number=ID_GRANDPA, relation="parent")
     assert resp.status_code == 201 and resp.json()["guardian_id"] is None and resp.json()["age"] >= 76
+
+
+def test_a_result_is_never_recorded_for_an_identity_changed_during_the_check(patient_wang):
+    """The provider answered for 王建国; meanwhile the profile became someone else."""
+    from backend.accounts.services.realname import _record
+    from backend.core.errors import Conflict
+
+    created = create(patient_wang).json()
+    checked = PatientProfile.objects.get(pk=created["id"])  # what was sent to the provider
+    patient_wang.patch(f"/api/patients/{created['id']}", {"name": "张三", "id_number": ID_GRANDPA,
+                                                          "relation": "parent"})
+    with pytest.raises(Conflict) as exc:
+        _record(checked, VerificationStatus.VERIFIED, serial="S1")
+    assert exc.value.code == "profile_changed_during_verification"
+    current = PatientProfile.objects.get(pk=created["id"])
+    assert current.verification_status == VerificationStatus.UNVERIFIED and current.name == "张三"
+
+
+def test_full_width_digits_are_the_same_document(patient_wang):
+    assert create(patient_wang).status_code == 201
+    full_width = ID_WANG.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    dup = create(patient_wang, id_number=full_width, relation="other")
+    assert dup.status_code == 409 and dup.json()["code"] == "profile_duplicate_id_number"
+    arabic_indic = ID_WANG.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    other = create(patient_wang, id_number=arabic_indic, relation="other")
+    assert other.status_code == 422 and other.json()["code"] == "id_number_format"
+    phone = create(patient_wang, name="李娜", id_number=ID_WANG_WIFE, relation="spouse", phone="13８００１３８０００")
+    assert phone.status_code == 201 and phone.json()["phone_masked"] == "138****8000"

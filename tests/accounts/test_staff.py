@@ -126,3 +126,41 @@ def test_pharmacist_needs_three_years_and_training(pharmacist_zhao, settings):
     with pytest.raises(PermissionDenied) as exc:
         pharmacist_assert_may_review(pharmacist)
     assert exc.value.code == "pharmacist_training_missing"
+
+
+def test_admin_login_form_is_not_a_way_around_the_lockout(db):
+    from backend.accounts.models import Role
+    from backend.accounts.services.staff import StaffAccount, staff_user_create
+
+    staff_user_create(account=StaffAccount("op_wu", "Operator-Wu-2026!", "吴运营", (Role.OPERATOR,)))
+    client = Client()
+    resp = client.post("/admin/login/?next=/admin/", {"username": "op_wu", "password": "Operator-Wu-2026!"})
+    assert resp.status_code == 302 and resp["Location"].startswith("/staff/login/?next=/admin/")
+    assert "_auth_user_id" not in client.session
+    assert client.get("/admin/")["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_guesses_cannot_outrun_the_lockout(dr_li, settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    settings.STAFF_LOGIN_MAX_FAILURES = 5
+    client, token = _csrf_client()
+    cookies = client.cookies
+
+    def guess(i: int) -> int:
+        c = Client(enforce_csrf_checks=True)
+        c.cookies = cookies
+        try:
+            return c.post("/staff/login/", {"username": "dr_li", "password": f"guess{i}",
+                                            "csrfmiddlewaretoken": token}).status_code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(guess, range(40)))
+    checked = AuditEvent.objects.filter(action="staff.login_failed").count()
+    assert checked <= 5, checked  # at most five passwords were ever checked
+    assert statuses.count(429) >= 35

@@ -88,3 +88,14 @@ def test_the_log_is_append_only(db):
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE core_auditevent SET action = 'x' WHERE seq = 1")
     assert AuditEvent.objects.get(seq=1).action == "test.action"
+
+
+def test_the_actor_label_is_covered_by_the_hash(db):
+    _five_rows()
+    _raw("UPDATE core_auditevent SET actor_label = %s WHERE seq = %s", ["someone_else", 4])
+    assert audit_verify_chain().first_broken_seq == 4
+
+
+def test_floats_in_detail_do_not_break_the_chain_on_postgresql(db):
+    audit_record(action="test.float", detail={"big": 1e20, "small": 0.1, "nested": [1.5, {"x": 2.0}]})
+    assert audit_verify_chain().ok

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 
 from django.contrib.auth.models import AbstractUser
@@ -13,7 +14,9 @@ from backend.core.fields import BlindIndexField, EncryptedTextField
 
 
 def normalize_phone(value: str) -> str:
-    digits = "".join(ch for ch in value if ch.isdigit() or ch == "+")
+    """NFKC, then ASCII digits only (and a leading +86 dropped): one spelling per number."""
+    value = unicodedata.normalize("NFKC", value or "")
+    digits = "".join(ch for ch in value if ch in "0123456789+")
     return digits[3:] if digits.startswith("+86") else digits
 
 

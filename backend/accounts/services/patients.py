@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, fields
 from datetime import date
 
@@ -24,7 +25,7 @@ from backend.core.audit import audit_record
 from backend.core.errors import Conflict, ValidationFailed
 
 _NAME_RE = re.compile(r"^[\u3400-\u9fffA-Za-z][\u3400-\u9fffA-Za-z·•.\- ]{0,63}$")
-_MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+_MOBILE_RE = re.compile(r"^1[3-9][0-9]{9}$")
 IDENTITY_FIELDS = ("name", "id_type", "id_number", "sex", "birth_date")
 
 
@@ -69,6 +70,8 @@ def _clean_identity(profile: PatientProfile, today: date) -> None:
 
 
 def _clean_phone(profile: PatientProfile) -> None:
+    if profile.phone:
+        profile.phone = unicodedata.normalize("NFKC", profile.phone).strip()
     if profile.phone and not _MOBILE_RE.match(profile.phone):
         raise ValidationFailed(_("请输入11位手机号码"), code="phone_invalid", detail={"field": "phone"})
 
@@ -178,3 +181,16 @@ def patient_profile_archive(*, owner: User, profile_id: object, ip: str = "") ->
             PatientProfile.objects.filter(pk=successor.pk).update(is_default=True)
     audit_record(action="patient_profile.archive", actor=owner, obj=profile, ip=ip)
 
+
+
+def patient_profiles_read(*, owner: User, ip: str = "") -> list[PatientProfile]:
+    """The owner's 就诊人, with the read written to the audit log."""
+    profiles = list(patient_profiles_of(owner))
+    audit_record(action="patient_profile.list", actor=owner, ip=ip, detail={"ids": [str(p.pk) for p in profiles]})
+    return profiles
+
+
+def patient_profile_read(*, owner: User, profile_id: object, ip: str = "") -> PatientProfile:
+    profile = patient_profile_owned(owner=owner, profile_id=profile_id)
+    audit_record(action="patient_profile.read", actor=owner, obj=profile, ip=ip)
+    return profile

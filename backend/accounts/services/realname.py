@@ -8,7 +8,6 @@ compare-and-swap on the verification status, so a double tap records one result.
 
 from __future__ import annotations
 
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -17,7 +16,8 @@ from backend.accounts.idcard import IdType
 from backend.accounts.models import PatientProfile, User, VerificationStatus
 from backend.accounts.selectors import patient_profile_owned
 from backend.core.audit import audit_record
-from backend.core.errors import Conflict, TooManyRequests, UpstreamUnavailable, ValidationFailed
+from backend.core.counters import counter_incr
+from backend.core.errors import Conflict, TooManyRequests, UpstreamUnavailable
 from backend.gateways.errors import GatewayRetryable, GatewayTerminal
 from backend.gateways.factory import identity_verifier
 from backend.gateways.realname.base import IdentityCheck
@@ -32,22 +32,27 @@ OUTCOME_NOTES = {
 
 def _count_attempt(owner: User) -> None:
     key = f"realname:attempts:{owner.pk}:{timezone.localdate().isoformat()}"
-    cache.add(key, 0, timeout=26 * 3600)
-    if cache.incr(key) > DAILY_ATTEMPTS_PER_ACCOUNT:
+    if counter_incr(key, 26 * 3600) > DAILY_ATTEMPTS_PER_ACCOUNT:
         raise TooManyRequests(_("今日实名认证次数已达上限，请明天再试"), code="realname_attempts_exceeded")
 
 
 def _record(profile: PatientProfile, status: str, *, serial: str = "", note: str = "") -> PatientProfile:
+    """Write the result only for the identity that was checked: if the name or document changed
+    while the provider was answering, nothing is written and the patient is asked to retry."""
     now = timezone.now()
     with transaction.atomic():
-        changed = PatientProfile.objects.filter(pk=profile.pk, verification_status__in=OPEN_STATES).update(
-            verification_status=status, verification_serial=serial, verification_note=note,
-            verified_at=now if status == VerificationStatus.VERIFIED else None, updated_at=now)
+        changed = PatientProfile.objects.filter(
+            pk=profile.pk, verification_status__in=OPEN_STATES, archived_at__isnull=True,
+            name=profile.name, id_type=profile.id_type, id_number_index=profile.id_number_index,
+        ).update(verification_status=status, verification_serial=serial, verification_note=note,
+                 verified_at=now if status == VerificationStatus.VERIFIED else None, updated_at=now)
         if changed:
             audit_record(action="patient_profile.verify", actor=profile.owner, obj=profile,
                          detail={"status": status, "serial": serial})
-    profile.refresh_from_db()
-    return profile
+    current = PatientProfile.objects.get(pk=profile.pk)
+    if not changed and current.verification_status in OPEN_STATES:
+        raise Conflict(_("就诊人信息在认证过程中被修改，请重新认证"), code="profile_changed_during_verification")
+    return current
 
 
 def patient_profile_verify(*, owner: User, profile_id: object) -> PatientProfile:
@@ -86,9 +91,3 @@ def patient_profile_verify_manually(*, profile_id: object, operator: User, appro
                      object_type="accounts.patientprofile", object_id=str(profile_id),
                      detail={"approved": approve})
     return PatientProfile.objects.get(pk=profile_id)
-
-
-def patient_profile_assert_usable(profile: PatientProfile) -> None:
-    """Booking and consulting require a real-name verified 就诊人 (IH-06)."""
-    if not profile.is_verified:
-        raise ValidationFailed(_("请先完成就诊人实名认证"), code="profile_not_verified")

@@ -19,6 +19,7 @@ from backend.accounts.models import (
     UserRole,
 )
 from backend.core.audit import audit_record
+from backend.core.counters import counter_incr
 from backend.core.errors import DomainError, NotAuthenticated, PermissionDenied
 
 
@@ -41,20 +42,22 @@ def staff_login_locked(username: str) -> bool:
 
 
 def staff_authenticate(*, request, username: str, password: str, ip: str = "") -> User:
-    """Check a staff password; N failures in the window lock the username for a while."""
-    if staff_login_locked(username):
-        audit_record(action="staff.login_refused_locked", ip=ip, detail={"username": username[:150]})
+    """Check a staff password; N failures in the window lock the username for a while.
+
+    The attempt is counted before the password is checked, so parallel guesses cannot all
+    slip in before the lock is set.
+    """
+    name = username[:150]
+    attempts = counter_incr(_failures_key(username), settings.STAFF_LOGIN_LOCKOUT_SECONDS)
+    if staff_login_locked(username) or attempts > settings.STAFF_LOGIN_MAX_FAILURES:
+        audit_record(action="staff.login_refused_locked", ip=ip, detail={"username": name})
         raise StaffLockedOut()
     user = authenticate(request, username=username, password=password)
     if user is None or not user.is_staff_member:
-        key = _failures_key(username)
-        cache.add(key, 0, timeout=settings.STAFF_LOGIN_LOCKOUT_SECONDS)
-        failures = cache.incr(key)
-        audit_record(action="staff.login_failed", ip=ip, detail={"username": username[:150], "failures": failures})
-        if failures >= settings.STAFF_LOGIN_MAX_FAILURES:
+        audit_record(action="staff.login_failed", ip=ip, detail={"username": name, "failures": attempts})
+        if attempts >= settings.STAFF_LOGIN_MAX_FAILURES:
             cache.set(_lock_key(username), 1, timeout=settings.STAFF_LOGIN_LOCKOUT_SECONDS)
-            cache.delete(key)
-            audit_record(action="staff.locked_out", ip=ip, detail={"username": username[:150]})
+            audit_record(action="staff.locked_out", ip=ip, detail={"username": name})
             raise StaffLockedOut()
         raise NotAuthenticated(_("用户名或密码错误"), code="staff_credentials_invalid")
     cache.delete(_failures_key(username))

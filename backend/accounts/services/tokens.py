@@ -68,13 +68,16 @@ def token_family_revoke(*, family_id: object, reason: str) -> int:
 def tokens_refresh(*, refresh_token: str, ip: str = "") -> TokenPair:
     """Spend ``refresh_token`` and return the next pair; a replayed token revokes its family."""
     with transaction.atomic():
-        row = RefreshToken.objects.select_related("family").filter(token_hash=_hash(refresh_token)).first()
+        row = RefreshToken.objects.select_related("family__user").filter(token_hash=_hash(refresh_token)).first()
         if row is None:
             raise NotAuthenticated(_("登录已失效，请重新登录"), code="refresh_token_invalid")
         family = row.family
         spent = RefreshToken.objects.filter(pk=row.pk, used_at__isnull=True).update(used_at=timezone.now())
-        if family.revoked_at is None and spent and row.expires_at > timezone.now():
+        active = family.user.is_active
+        if family.revoked_at is None and spent and row.expires_at > timezone.now() and active:
             return _pair(family, _issue_refresh(family))
+        if not active:
+            token_family_revoke(family_id=family.id, reason="account_disabled")
         reused = not spent
         if reused:
             token_family_revoke(family_id=family.id, reason="refresh_token_reuse")

@@ -22,14 +22,15 @@ class Command(BaseCommand):
             if not encrypted:
                 continue
             derived = [f.attname for f in model._meta.fields if isinstance(f, BlindIndexField)]
-            for obj in model._base_manager.iterator(chunk_size=500):
-                stale = [name for name in encrypted if isinstance(obj.__dict__.get(name), Ciphertext)
-                         and ciphertext_kid(obj.__dict__[name]) != active]
-                if stale:
-                    for name in stale:
-                        getattr(obj, name)  # decrypt with the old key while it is still listed
-                    with transaction.atomic():
+            for pk in model._base_manager.values_list("pk", flat=True).iterator(chunk_size=500):
+                with transaction.atomic():  # locked, so a concurrent edit is not overwritten
+                    obj = model._base_manager.select_for_update().get(pk=pk)
+                    stale = [name for name in encrypted if isinstance(obj.__dict__.get(name), Ciphertext)
+                             and ciphertext_kid(obj.__dict__[name]) != active]
+                    if stale:
+                        for name in stale:
+                            getattr(obj, name)  # decrypt with the old key while it is still listed
                         obj.save(update_fields=[*encrypted, *derived])
-                    total += 1
+                        total += 1
             self.stdout.write(f"{model._meta.label}: checked")
         self.stdout.write(self.style.SUCCESS(f"re-encrypted {total} rows under key {active}"))

@@ -11,6 +11,8 @@ from urllib.parse import parse_qs
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
+from channels.security.websocket import OriginValidator
+from django.conf import settings
 
 from backend.accounts.services.tokens import access_token_authenticate
 from backend.core.errors import NotAuthenticated
@@ -36,3 +38,15 @@ class AccessTokenMiddleware(BaseMiddleware):
 
 def auth_stack(inner):
     return AuthMiddlewareStack(AccessTokenMiddleware(inner))
+
+
+class BrowserOriginValidator(OriginValidator):
+    """Browsers always send Origin: it must be one of ALLOWED_HOSTS (no cross-site socket hijacking).
+    The mini-program's wx.connectSocket is not a browser and may send none; it authenticates by token."""
+
+    def valid_origin(self, parsed_origin):
+        return parsed_origin is None or super().valid_origin(parsed_origin)
+
+
+def origin_checked(inner):
+    return BrowserOriginValidator(inner, settings.ALLOWED_HOSTS)

@@ -24,8 +24,9 @@ class ProfileVerified:
     status: str
 
 
-def _connect(query: str = "") -> WebsocketCommunicator:
-    return WebsocketCommunicator(application, f"/ws/account/{query}", headers=[(b"origin", b"http://127.0.0.1")])
+def _connect(query: str = "", origin: bytes | None = b"http://127.0.0.1") -> WebsocketCommunicator:
+    headers = [(b"origin", origin)] if origin else []
+    return WebsocketCommunicator(application, f"/ws/account/{query}", headers=headers)
 
 
 async def test_anonymous_socket_is_closed_4401():
@@ -79,3 +80,16 @@ async def test_rolled_back_event_is_never_sent(sandboxes):
 
 async def test_channel_layer_is_redis():
     assert type(get_channel_layer()).__name__ == "RedisChannelLayer"
+
+
+async def test_origin_rules(sandboxes):
+    wang = await sync_to_async(wechat_login)(sandboxes, "oWS_ORIGIN")
+    # a browser page on another site may not open the socket
+    evil = _connect(f"?access_token={wang.access_token}", origin=b"https://evil.example")
+    connected, _ = await evil.connect()
+    assert not connected
+    await evil.wait()
+    # the mini-program's wx.connectSocket sends no Origin and authenticates by token
+    app = _connect(f"?access_token={wang.access_token}", origin=None)
+    assert (await app.connect())[0]
+    await app.disconnect()

@@ -13,6 +13,9 @@ app = Celery("qihuang")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.conf.beat_schedule = {
+    "payments-close-expired": {"task": "payments.tasks.intents_close_expired", "schedule": 60.0},
+    "payments-reconcile": {"task": "payments.tasks.intents_reconcile", "schedule": 60.0},
+    "payments-daily-bills": {"task": "payments.tasks.bills_reconcile", "schedule": crontab(hour=10, minute=5)},
     "verify-audit-chain-nightly": {
         "task": "backend.core.tasks.audit_chain_verify",
         "schedule": crontab(hour=3, minute=17),

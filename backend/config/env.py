@@ -52,6 +52,15 @@ def state_dir() -> Path:
     return path
 
 
+def _rsa_private_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
 def _local_secrets(production: bool) -> dict[str, str]:
     if production:
         return {}
@@ -65,6 +74,9 @@ def _local_secrets(production: bool) -> dict[str, str]:
         "BLIND_INDEX_KEY": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
         "WECHAT_APP_SECRET": lambda: secrets.token_hex(16),
         "REALNAME_APP_SECRET": lambda: secrets.token_hex(16),
+        "WECHATPAY_MERCHANT_PRIVATE_KEY": _rsa_private_pem,
+        "WECHATPAY_APIV3_KEY": lambda: secrets.token_hex(16),  # 32 characters, as WeChat Pay requires
+        "ALIPAY_APP_PRIVATE_KEY": _rsa_private_pem,
     }
     changed = False
     for key, make in wanted.items():

@@ -43,7 +43,8 @@ INSTALLED_APPS = [
     "ninja",
     "backend.core",
     "backend.accounts",
-    "backend.demo",
+    "payments",
+    *([] if PRODUCTION else ["backend.demo"]),
 ]
 
 MIDDLEWARE = [
@@ -156,6 +157,30 @@ if PRODUCTION and not REALNAME_API_BASE:
 REALNAME_APP_KEY = env_str("REALNAME_APP_KEY", "qihuang-demo")
 REALNAME_APP_SECRET = secret("REALNAME_APP_SECRET", PRODUCTION)
 REALNAME_TIMEOUT_SECONDS = float(env_str("REALNAME_TIMEOUT_SECONDS", "5"))
+
+# --- payments (issue 3): the sandboxes by default ------------------------------------------------
+PAYMENT_NOTIFY_BASE_URL = env_str("PAYMENT_NOTIFY_BASE_URL", "http://127.0.0.1:8000")  # our public URL
+PAYMENT_INTENT_TTL_SECONDS = env_int("PAYMENT_INTENT_TTL_SECONDS", 15 * 60)
+PAYMENT_RECONCILE_FIRST_CHECK_SECONDS = env_int("PAYMENT_RECONCILE_FIRST_CHECK_SECONDS", 60)
+PAYMENT_RECONCILE_MAX_CHECKS = env_int("PAYMENT_RECONCILE_MAX_CHECKS", 12)
+WECHATPAY_APPID = env_str("WECHATPAY_APPID", WECHAT_APPID)
+WECHATPAY_MCHID = env_str("WECHATPAY_MCHID", "1900000109")
+WECHATPAY_MERCHANT_SERIAL_NO = env_str("WECHATPAY_MERCHANT_SERIAL_NO", "5157F09EFDC096DE15EBE81A47057A7232F1B8E1")
+WECHATPAY_MERCHANT_PRIVATE_KEY = secret("WECHATPAY_MERCHANT_PRIVATE_KEY", PRODUCTION)
+WECHATPAY_APIV3_KEY = secret("WECHATPAY_APIV3_KEY", PRODUCTION)
+WECHATPAY_PUBLIC_KEY = env_str("WECHATPAY_PUBLIC_KEY")  # the platform public key (public-key mode)
+WECHATPAY_PUBLIC_KEY_ID = env_str("WECHATPAY_PUBLIC_KEY_ID")
+WECHATPAY_API_BASE = env_str("WECHATPAY_API_BASE",
+                             "https://api.mch.weixin.qq.com" if PRODUCTION else f"http://{SANDBOX_HOST}:18603")
+WECHATPAY_TIMEOUT_SECONDS = float(env_str("WECHATPAY_TIMEOUT_SECONDS", "10"))
+ALIPAY_APPID = env_str("ALIPAY_APPID", "2021000000000001")
+ALIPAY_SELLER_ID = env_str("ALIPAY_SELLER_ID", "2088000000000001")
+ALIPAY_APP_PRIVATE_KEY = secret("ALIPAY_APP_PRIVATE_KEY", PRODUCTION)
+ALIPAY_PUBLIC_KEY = env_str("ALIPAY_PUBLIC_KEY")
+ALIPAY_GATEWAY = env_str("ALIPAY_GATEWAY",
+                         "https://openapi.alipay.com/gateway.do" if PRODUCTION
+                         else f"http://{SANDBOX_HOST}:18604/gateway.do")
+ALIPAY_TIMEOUT_SECONDS = float(env_str("ALIPAY_TIMEOUT_SECONDS", "10"))
 
 # --- i18n, time, files ----------------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

@@ -22,8 +22,9 @@ OPEN_INTENT = (IntentStatus.CREATED, IntentStatus.PENDING)
 INTENT_TRANSITIONS: dict[str, frozenset[str]] = {
     IntentStatus.CREATED: frozenset({IntentStatus.PENDING, IntentStatus.SUCCEEDED, IntentStatus.CLOSED}),
     IntentStatus.PENDING: frozenset({IntentStatus.SUCCEEDED, IntentStatus.CLOSED}),
-    # money that arrives after the intent was closed is captured (and refunded automatically)
-    IntentStatus.CLOSED: frozenset({IntentStatus.SUCCEEDED}),
+    # money that arrives after the intent was closed is captured in the ledger and refunded
+    # automatically; the intent itself stays closed (another intent may have paid the payable)
+    IntentStatus.CLOSED: frozenset(),
     IntentStatus.SUCCEEDED: frozenset(),
 }
 

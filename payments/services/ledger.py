@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 from backend.core.audit import audit_record
 from backend.core.transitions import transition
@@ -12,7 +12,7 @@ from payments.models import PaymentIntent, PaymentTransaction, Refund
 from payments.payables import payable_for
 from payments.states import INTENT_TRANSITIONS, IntentStatus, RefundStatus, TransactionKind
 
-LATE_PAYMENT_REASON = "支付超时或订单已失效，系统自动退款"
+LATE_PAYMENT_REASON = _("支付超时或订单已失效，系统自动退款")
 
 
 def _sources_for(target: str) -> list[str]:
@@ -31,15 +31,18 @@ def capture_record(intent: PaymentIntent, *, amount_fen: int, provider_trade_no:
     except IntegrityError:
         return False
     was_open = intent.status in (IntentStatus.CREATED, IntentStatus.PENDING)
-    transition(PaymentIntent, pk=intent.pk, source=_sources_for(IntentStatus.SUCCEEDED), target=IntentStatus.SUCCEEDED,
-               succeeded_at=timezone.now(), provider_trade_no=provider_trade_no, next_check_at=None)
-    intent.refresh_from_db()
-    audit_record(action="payment.captured", obj=intent, detail={"amount_fen": amount_fen, "source": source})
+    if was_open:
+        transition(PaymentIntent, pk=intent.pk, source=_sources_for(IntentStatus.SUCCEEDED),
+                   target=IntentStatus.SUCCEEDED, succeeded_at=timezone.now(), provider_trade_no=provider_trade_no,
+                   next_check_at=None)
+        intent.refresh_from_db()
+    audit_record(action="payment.captured", obj=intent,
+                 detail={"amount_fen": amount_fen, "source": source, "late": not was_open})
     delivered = was_open and payable_for(intent.payable_type).on_paid(intent.payable_id, str(intent.pk))
     if not delivered:
         from payments.services.refunds import refund_create_locked
 
-        refund_create_locked(intent, amount_fen=amount_fen, reason=_(LATE_PAYMENT_REASON), actor=None, automatic=True)
+        refund_create_locked(intent, amount_fen=amount_fen, reason=str(LATE_PAYMENT_REASON), actor=None, automatic=True)
     return True
 
 

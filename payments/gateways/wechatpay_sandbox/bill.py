@@ -10,12 +10,15 @@ from datetime import date
 from payments.gateways.wechatpay_sandbox.crypto import shanghai
 from payments.gateways.wechatpay_sandbox.ledger import Ledger, Order, Refund
 
-HEADER = (
-    "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,"
-    "货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,"
-    "商户数据包,手续费,费率,订单金额,申请退款金额,费率备注"
-).split(",")
-SUMMARY = "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额".split(",")
+HEADER = [
+    "交易时间", "公众账号ID", "商户号", "特约商户号", "设备号", "微信订单号", "商户订单号", "用户标识", "交易类型",
+    "交易状态", "付款银行", "货币种类", "应结订单金额", "代金券金额", "微信退款单号", "商户退款单号", "退款金额",
+    "充值券退款金额", "退款类型", "退款状态", "商品名称", "商户数据包", "手续费", "费率", "订单金额", "申请退款金额",
+    "费率备注",
+]
+SUMMARY = [
+    "总交易单数", "应结订单总金额", "退款总金额", "充值券退款总金额", "手续费总金额", "订单总金额", "申请退款总金额",
+]
 BILL_TYPES = ("ALL", "SUCCESS", "REFUND")
 FEE_RATE = "0.60%"
 FEE_UNITS_PER_FEN = 6  # 0.6 % of 1 fen, in units of 0.00001 yuan
@@ -69,10 +72,11 @@ def _common(ledger: Ledger, order: Order, unix: float) -> list[str]:
 
 def _payment_row(ledger: Ledger, order: Order) -> tuple[float, list[str], dict[str, int]]:
     unix = order.success_time or 0.0
-    settled, coupon, fee_units = order.payer_total, order.total - order.payer_total, order.payer_total * FEE_UNITS_PER_FEN
-    fields = _common(ledger, order, unix) + [
-        "SUCCESS", "OTHERS", "CNY", yuan(settled), yuan(coupon), "0", "0", "0.00", "0.00", "", "",
-        order.description, "", fee(fee_units), FEE_RATE, yuan(order.total), "0.00", "",
+    settled, coupon = order.payer_total, order.total - order.payer_total
+    fee_units = settled * FEE_UNITS_PER_FEN
+    fields = [
+        *_common(ledger, order, unix), "SUCCESS", "OTHERS", "CNY", yuan(settled), yuan(coupon), "0", "0",
+        "0.00", "0.00", "", "", order.description, "", fee(fee_units), FEE_RATE, yuan(order.total), "0.00", "",
     ]
     return unix, fields, {"settled": settled, "refund": 0, "fee": fee_units, "total": order.total, "applied": 0}
 
@@ -81,8 +85,9 @@ def _refund_row(ledger: Ledger, refund: Refund) -> tuple[float, list[str], dict[
     order = ledger.orders[refund.out_trade_no]
     unix = refund.success_time or 0.0
     fee_units = -refund.amount * FEE_UNITS_PER_FEN
-    fields = _common(ledger, order, unix) + [
-        "REFUND", "OTHERS", "CNY", "0.00", "0.00", refund.refund_id, refund.out_refund_no, yuan(refund.amount),
+    fields = [
+        *_common(ledger, order, unix), "REFUND", "OTHERS", "CNY", "0.00", "0.00", refund.refund_id,
+        refund.out_refund_no, yuan(refund.amount),
         "0.00", "ORIGINAL", "SUCCESS", order.description, "", fee(fee_units), FEE_RATE, "0.00",
         yuan(refund.amount), "",
     ]

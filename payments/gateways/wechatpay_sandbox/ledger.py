@@ -167,7 +167,9 @@ class Ledger:
         return {
             no: {
                 "paid": order.payer_total if order.state in PAID_STATES else 0,
-                "refunded": sum(r.amount for r in self.refunds.values() if r.out_trade_no == no and r.status == "SUCCESS"),
+                "refunded": sum(
+                    r.amount for r in self.refunds.values() if r.out_trade_no == no and r.status == "SUCCESS"
+                ),
             }
             for no, order in self.orders.items()
         }
@@ -268,7 +270,8 @@ def _refund_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
 def _require(fields: Mapping[str, Any]) -> None:
     for name, value in fields.items():
         if value is None or value == "":
-            raise PayError(400, "PARAM_ERROR", f"输入源“/body/{name}”映射到字段“{name}”必填性规则校验失败，此字段为必填项")
+            message = f"输入源“/body/{name}”映射到字段“{name}”必填性规则校验失败，此字段为必填项"
+            raise PayError(400, "PARAM_ERROR", message)
 
 
 def _check_positive_fen(value: Any, name: str) -> None:

@@ -173,7 +173,8 @@ class Notifier:
     def deliver_all_now(self) -> int:
         """One attempt for every queued notice, due or not: held ("reorder") notices last."""
         batch = self._take(lambda d: True)
-        batch.sort(key=lambda d: (d.held_until is not None and d.notice.out_trade_no not in self._refund_noticed, d.seq))
+        with self._lock:
+            batch.sort(key=lambda d: (not self._released(d, time.monotonic()), d.seq))
         for delivery in batch:
             self._attempt(delivery)
         return len(batch)

@@ -1,0 +1,202 @@
+"""Payments end to end over HTTP: our API → the provider sandboxes → notifications to our live server."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from backend.core.errors import Conflict
+from backend.demo.models import DemoCharge
+from payments.models import InboundNotification, PaymentIntent, PaymentTransaction, Refund
+from payments.selectors import intent_amounts
+from payments.services.reconcile import intents_close_expired, intents_reconcile, refunds_reconcile
+from payments.services.refunds import refund_create
+from payments.states import IntentStatus, NotificationOutcome, RefundStatus
+from tests.payments.conftest import checkout, new_charge
+
+CHANNELS = ["wechat", "alipay"]
+
+
+def _intent(out_trade_no: str) -> PaymentIntent:
+    return PaymentIntent.objects.get(out_trade_no=out_trade_no)
+
+
+def _pay_and_deliver(pay, channel: str, out_trade_no: str) -> None:
+    pay.box(channel).pay(out_trade_no)
+    pay.box(channel).deliver_all_now()
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_pay_end_to_end(pay, patient_wang, channel):
+    charge = new_charge(patient_wang.user_id)
+    started = checkout(patient_wang, charge, channel)
+    assert started["intent"]["status"] == "pending" and started["intent"]["amount_fen"] == 3000
+    expected = {"timeStamp", "nonceStr", "package", "signType", "paySign"} if channel == "wechat" else {"tradeNO"}
+    assert set(started["client_params"]) == expected
+    no = started["intent"]["out_trade_no"]
+    _pay_and_deliver(pay, channel, no)
+    intent = _intent(no)
+    assert intent.status == IntentStatus.SUCCEEDED and intent.provider_trade_no
+    assert intent_amounts(intent.pk).paid_fen == 3000
+    charge.refresh_from_db()
+    assert charge.status == DemoCharge.Status.PAID
+    seen = patient_wang.get(f"/api/payments/intents/{intent.pk}").json()
+    assert seen["status"] == "succeeded" and seen["paid_fen"] == 3000
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_the_same_notification_twice_captures_once(pay, patient_wang, channel):
+    no = checkout(patient_wang, new_charge(patient_wang.user_id), channel)["intent"]["out_trade_no"]
+    pay.box(channel).chaos(duplicate=1.0)
+    _pay_and_deliver(pay, channel, no)
+    deliveries = [n for n in pay.box(channel).notifications() if n["out_trade_no"] == no]
+    assert len(deliveries) >= 2
+    assert PaymentTransaction.objects.filter(intent__out_trade_no=no).count() == 1
+    assert InboundNotification.objects.filter(out_trade_no=no).count() == 1
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_forged_signature_is_rejected_and_changes_nothing(pay, patient_wang, channel):
+    no = checkout(patient_wang, new_charge(patient_wang.user_id), channel)["intent"]["out_trade_no"]
+    pay.box(channel).chaos(corrupt_signature=1.0)
+    _pay_and_deliver(pay, channel, no)
+    assert _intent(no).status == IntentStatus.PENDING
+    assert not PaymentTransaction.objects.filter(intent__out_trade_no=no).exists()
+    assert InboundNotification.objects.filter(outcome=NotificationOutcome.REJECTED).count() >= 1
+    # the money is real, though: the reconcile job finds it by asking the provider
+    PaymentIntent.objects.filter(out_trade_no=no).update(next_check_at=timezone.now())
+    intents_reconcile()
+    assert _intent(no).status == IntentStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_wrong_amount_is_flagged_not_captured(pay, patient_wang, channel):
+    no = checkout(patient_wang, new_charge(patient_wang.user_id), channel)["intent"]["out_trade_no"]
+    pay.box(channel).chaos(alter_amount=1.0)
+    _pay_and_deliver(pay, channel, no)
+    intent = _intent(no)
+    assert intent.status == IntentStatus.PENDING and intent.flag_reason.startswith("amount_mismatch")
+    assert not PaymentTransaction.objects.filter(intent=intent).exists()
+    assert InboundNotification.objects.filter(out_trade_no=no, outcome=NotificationOutcome.FLAGGED).count() == 1
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_lost_notification_is_found_by_reconcile(pay, patient_wang, channel):
+    no = checkout(patient_wang, new_charge(patient_wang.user_id), channel)["intent"]["out_trade_no"]
+    pay.box(channel).chaos(drop=1.0)
+    _pay_and_deliver(pay, channel, no)
+    assert _intent(no).status == IntentStatus.PENDING
+    assert intents_reconcile() == 0  # not due yet: the first check waits PAYMENT_RECONCILE_FIRST_CHECK_SECONDS
+    PaymentIntent.objects.filter(out_trade_no=no).update(next_check_at=timezone.now())
+    assert intents_reconcile() == 1
+    assert _intent(no).status == IntentStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_payment_for_a_released_payable_is_refunded_automatically(pay, patient_wang, channel):
+    charge = new_charge(patient_wang.user_id)
+    no = checkout(patient_wang, charge, channel)["intent"]["out_trade_no"]
+    DemoCharge.objects.filter(pk=charge.pk).update(status=DemoCharge.Status.CANCELLED)
+    _pay_and_deliver(pay, channel, no)
+    intent = _intent(no)
+    refund = Refund.objects.get(intent=intent)
+    assert refund.automatic and refund.amount_fen == 3000
+    if channel == "wechat":
+        pay.wechat.settle_refunds()
+        pay.wechat.deliver_all_now()
+    refund.refresh_from_db()
+    assert refund.status == RefundStatus.SUCCEEDED
+    amounts = intent_amounts(intent.pk)
+    assert (amounts.paid_fen, amounts.refunded_fen) == (3000, 3000)
+    assert pay.box(channel).truth()[no] == {"paid": 3000, "refunded": 3000}
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_expired_intent_is_closed_after_asking_the_provider(pay, patient_wang, channel):
+    charge = new_charge(patient_wang.user_id)
+    no = checkout(patient_wang, charge, channel)["intent"]["out_trade_no"]
+    PaymentIntent.objects.filter(out_trade_no=no).update(expires_at=timezone.now())
+    assert intents_close_expired() == 1
+    assert _intent(no).status == IntentStatus.CLOSED
+    with pytest.raises(Exception):  # noqa: B017 - the sandbox refuses to take money for a closed order
+        pay.box(channel).pay(no)
+    # a new checkout for the same charge gets a new intent
+    again = checkout(patient_wang, charge, channel)["intent"]["out_trade_no"]
+    assert again != no
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_expiry_job_captures_a_payment_whose_notice_was_lost(pay, patient_wang, channel):
+    no = checkout(patient_wang, new_charge(patient_wang.user_id), channel)["intent"]["out_trade_no"]
+    pay.box(channel).chaos(drop=1.0)
+    _pay_and_deliver(pay, channel, no)
+    PaymentIntent.objects.filter(out_trade_no=no).update(expires_at=timezone.now())
+    intents_close_expired()
+    assert _intent(no).status == IntentStatus.SUCCEEDED  # asked first: paid, so captured, not closed
+
+
+def test_refund_notice_before_payment_notice_still_ends_right(pay, patient_wang, dr_li):
+    no = checkout(patient_wang, new_charge(patient_wang.user_id), "wechat")["intent"]["out_trade_no"]
+    pay.wechat.chaos(reorder=1.0)
+    pay.wechat.pay(no)  # the payment notice is held back
+    patient_wang.post(f"/api/payments/intents/{_intent(no).pk}/sync")  # the mini-program asks after paying
+    refund_create(intent_id=_intent(no).pk, amount_fen=1000, reason="部分退款", actor=dr_li)
+    pay.wechat.settle_refunds()
+    pay.wechat.deliver_all_now()
+    order = [n["kind"] for n in pay.wechat.notifications() if n["out_trade_no"] == no and n["status"]]
+    assert order.index("refund") < order.index("payment")  # the refund notice really came first
+    amounts = intent_amounts(_intent(no).pk)
+    assert (amounts.paid_fen, amounts.refunded_fen) == (3000, 1000)
+    assert PaymentTransaction.objects.filter(intent__out_trade_no=no).count() == 2
+
+
+def test_two_concurrent_refunds_cannot_exceed_the_capture(pay, patient_wang, dr_li):
+    no = checkout(patient_wang, new_charge(patient_wang.user_id), "alipay")["intent"]["out_trade_no"]
+    _pay_and_deliver(pay, "alipay", no)
+    intent_id = _intent(no).pk
+
+    def refund(_: int) -> str:
+        try:
+            refund_create(intent_id=intent_id, amount_fen=2000, reason="并发退款", actor=dr_li)
+            return "ok"
+        except Conflict as exc:
+            return exc.code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = sorted(pool.map(refund, range(2)))
+    assert outcomes == ["ok", "refund_exceeds_captured"]
+    refunds_reconcile(older_than_seconds=0)
+    amounts = intent_amounts(intent_id)
+    assert (amounts.paid_fen, amounts.refunded_fen) == (3000, 2000)
+    assert pay.alipay.truth()[no] == {"paid": 3000, "refunded": 2000}
+
+
+def test_partial_and_repeated_refunds_up_to_the_capture(pay, patient_wang, dr_li):
+    no = checkout(patient_wang, new_charge(patient_wang.user_id), "wechat")["intent"]["out_trade_no"]
+    _pay_and_deliver(pay, "wechat", no)
+    intent_id = _intent(no).pk
+    for amount in (1000, 1500, 500):
+        refund_create(intent_id=intent_id, amount_fen=amount, reason="分次退款", actor=dr_li)
+    with pytest.raises(Conflict):
+        refund_create(intent_id=intent_id, amount_fen=1, reason="超额", actor=dr_li)
+    pay.wechat.settle_refunds()
+    pay.wechat.deliver_all_now()
+    amounts = intent_amounts(intent_id)
+    assert (amounts.paid_fen, amounts.refunded_fen, amounts.refundable_fen) == (3000, 3000, 0)
+    assert DemoCharge.objects.get(pk=_intent(no).payable_id).refunded_fen == 3000
+
+
+def test_another_accounts_intent_is_404(pay, patient_wang, patient_zhang):
+    started = checkout(patient_wang, new_charge(patient_wang.user_id), "wechat")
+    url = f"/api/payments/intents/{started['intent']['id']}"
+    assert patient_zhang.get(url).status_code == 404
+    assert patient_zhang.post(url + "/sync").status_code == 404
+    theirs = new_charge(patient_wang.user_id)
+    resp = patient_zhang.post("/api/payments/checkout", {"payable_type": "demo_charge", "payable_id": str(theirs.pk),
+                                                         "channel": "wechat"})
+    assert resp.status_code == 404 and resp.json()["code"] == "payable_not_found"

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from backend.demo import people
+from backend.demo.sandboxes import start_payment_sandboxes
 from backend.demo.seed import demo_logins
 from backend.gateways.sandboxes import start_sandboxes
 
@@ -36,12 +37,15 @@ class Command(BaseCommand):
             for name, id_number, _relation, _phone in profiles:
                 boxes.realname.add_person(name, id_number)
         base = f"http://{host}:{port}"
+        pay_boxes = start_payment_sandboxes(notify_base=base)
         threading.Thread(target=self._banner_when_ready, args=(base, boxes), daemon=True).start()
         try:
             uvicorn.run("backend.config.asgi:application", host=host, port=port, log_level="warning",
                         lifespan="off")
         finally:
             boxes.stop()
+            for box in pay_boxes:
+                box.stop()
 
     def _banner_when_ready(self, base: str, boxes) -> None:
         for _ in range(100):
@@ -73,6 +77,9 @@ class Command(BaseCommand):
   Get a wx.login code for a demo patient, then exchange it:
     curl -s -X POST {wechat}/__sandbox__/login-code -d '{{"openid":"oDEMO_WANG"}}'
     curl -s -X POST {base}/api/auth/wechat-login -H 'Content-Type: application/json' -d '{{"code":"<code>"}}'
+
+  Take a payment end to end (WeChat Pay or Alipay sandbox → notification → ledger):
+    .venv/bin/python manage.py demo_pay --base {base} --channel wechat --amount-fen 2500
 
   Press Ctrl+C to stop.
 """

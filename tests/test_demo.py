@@ -33,11 +33,14 @@ def _request(url: str, data: dict | None = None, token: str | None = None) -> tu
 
 def test_bin_demo_serves_docs_readyz_and_a_seeded_hospital(tmp_path):
     port, wechat_port, realname_port = _free_port(), _free_port(), _free_port()
+    wechatpay_port, alipay_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
                         "DJANGO_SETTINGS_MODULE", "QIHUANG_ENV"}}
     env.update(QIHUANG_STATE_DIR=str(tmp_path), WECHAT_API_BASE=f"http://127.0.0.1:{wechat_port}",
-               REALNAME_API_BASE=f"http://127.0.0.1:{realname_port}")
+               REALNAME_API_BASE=f"http://127.0.0.1:{realname_port}",
+               WECHATPAY_API_BASE=f"http://127.0.0.1:{wechatpay_port}",
+               ALIPAY_GATEWAY=f"http://127.0.0.1:{alipay_port}/gateway.do")
     proc = subprocess.Popen([str(ROOT / "bin" / "demo"), "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -58,6 +61,11 @@ def test_bin_demo_serves_docs_readyz_and_a_seeded_hospital(tmp_path):
         assert [p["name"] for p in profiles["items"]] == ["王建国", "李娜", "王小宝"]
         assert profiles["items"][2]["guardian_id"] == profiles["items"][0]["id"]
         assert (tmp_path / "qihuang.sqlite3").exists()
+        for channel in ("wechat", "alipay"):  # a payment end to end through the sandbox
+            paid = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "manage.py", "demo_pay", "--base", base,
+                                   "--channel", channel], cwd=ROOT, env=env, capture_output=True, text=True,
+                                  timeout=60)
+            assert paid.returncode == 0 and "paid: status succeeded" in paid.stdout, paid.stdout + paid.stderr
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         out, _ = proc.communicate(timeout=20)

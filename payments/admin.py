@@ -140,3 +140,9 @@ class BillMismatchAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
     list_editable = ("resolved",)
     readonly_fields = ("channel", "bill_date", "kind", "out_trade_no", "out_refund_no", "bill_amount_fen",
                        "ledger_amount_fen", "detected_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

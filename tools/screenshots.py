@@ -40,9 +40,14 @@ def main(base: str) -> None:
         login(page, base, "operator_admin", logins["operator_admin"])
         for name, path in [("admin-patients", "/admin/accounts/patientprofile/"),
                            ("admin-doctors", "/admin/accounts/doctorprofile/"),
-                           ("admin-audit-log", "/admin/core/auditevent/")]:
+                           ("admin-audit-log", "/admin/core/auditevent/"),
+                           ("admin-payments", "/admin/payments/paymentintent/")]:
             page.goto(base + path)
             page.screenshot(path=OUT / f"{name}.png")
+        page.goto(base + "/admin/payments/paymentintent/")
+        page.click("#result_list tbody tr th a")  # the newest intent (run manage.py demo_pay first)
+        page.click("text=发起退款")
+        page.screenshot(path=OUT / "admin-refund.png", full_page=True)
         browser.close()
     print(f"screenshots written to {OUT}")
 

@@ -153,6 +153,11 @@ class LoopbackSandbox:
         with self._lock:
             self._failures.setdefault(path, []).append(failure)
 
+    def clear_failures(self) -> None:
+        """Forget the failures still pending (the provider is back)."""
+        with self._lock:
+            self._failures.clear()
+
     def calls(self, path: str | None = None) -> list[str]:
         """The API paths called so far, failed calls included (only ``path``, if given)."""
         with self._lock:

@@ -13,7 +13,7 @@ from backend.gateways.errors import GatewayError
 from payments.gateways.factory import gateway_for
 from payments.models import BillMismatch, PaymentIntent, PaymentTransaction, Refund
 from payments.services.intents import intent_close, intent_sync
-from payments.services.refunds import refund_apply_status
+from payments.services.refunds import refund_apply_status, refund_submit
 from payments.states import OPEN_INTENT, RefundStatus, TransactionKind
 
 logger = logging.getLogger(__name__)
@@ -54,17 +54,22 @@ def intents_reconcile(*, limit: int = 200) -> int:
 
 
 def refunds_reconcile(*, older_than_seconds: int = 60, limit: int = 200) -> int:
-    """Query refunds still requested or processing (lost refund notifications)."""
+    """Refunds not final after a while: submit the ones that may never have reached the provider
+    (the same out_refund_no makes that idempotent), query the ones it is processing."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     due = Refund.objects.filter(status__in=[RefundStatus.REQUESTED, RefundStatus.PROCESSING], updated_at__lte=cutoff)
     done = 0
     for refund in due.select_related("intent")[:limit]:
         try:
-            status = gateway_for(refund.intent.channel).query_refund(refund.out_refund_no, refund.intent.out_trade_no)
+            if refund.status == RefundStatus.REQUESTED:
+                refund_submit(refund_id=refund.pk)
+            else:
+                status = gateway_for(refund.intent.channel).query_refund(refund.out_refund_no,
+                                                                         refund.intent.out_trade_no)
+                refund_apply_status(refund_id=refund.pk, status=status, source="query")
         except GatewayError as exc:
-            logger.warning("refund %s query failed: %s", refund.out_refund_no, exc.code)
+            logger.warning("refund %s reconcile failed: %s", refund.out_refund_no, exc.code)
             continue
-        refund_apply_status(refund_id=refund.pk, status=status, source="query")
         done += 1
     return done
 

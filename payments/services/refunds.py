@@ -45,7 +45,8 @@ def refund_create_locked(intent: PaymentIntent, *, amount_fen: int, reason: str,
                          "automatic": automatic})
     from payments.tasks import refund_submit
 
-    transaction.on_commit(lambda: refund_submit.delay(refund_id=str(refund.pk)))
+    # robust: if the broker is down the refund stays "requested" and the reconcile job submits it
+    transaction.on_commit(lambda: refund_submit.delay(refund_id=str(refund.pk)), robust=True)
     return refund
 
 

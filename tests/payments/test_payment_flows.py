@@ -200,3 +200,21 @@ def test_another_accounts_intent_is_404(pay, patient_wang, patient_zhang):
     resp = patient_zhang.post("/api/payments/checkout", {"payable_type": "demo_charge", "payable_id": str(theirs.pk),
                                                          "channel": "wechat"})
     assert resp.status_code == 404 and resp.json()["code"] == "payable_not_found"
+
+
+def test_a_refund_that_never_reached_the_provider_is_submitted_by_reconcile(pay, patient_wang, dr_li):
+    no = checkout(patient_wang, new_charge(patient_wang.user_id), "wechat")["intent"]["out_trade_no"]
+    _pay_and_deliver(pay, "wechat", no)
+    pay.wechat.fail_next("/v3/refund/domestic/refunds", "http500", times=20)  # the provider is down
+    # the submit after commit fails (eager Celery gives up at once; a worker would retry with backoff),
+    # and the request that created the refund still succeeds
+    refund_create(intent_id=_intent(no).pk, amount_fen=800, reason="退款", actor=dr_li)
+    assert len(pay.wechat.calls("/v3/refund/domestic/refunds")) == 1
+    refund = Refund.objects.get(intent__out_trade_no=no)
+    assert refund.status == RefundStatus.REQUESTED and pay.wechat.truth()[no]["refunded"] == 0
+    pay.wechat.clear_failures()
+    assert refunds_reconcile(older_than_seconds=0) == 1
+    pay.wechat.settle_refunds()
+    pay.wechat.deliver_all_now()
+    refund.refresh_from_db()
+    assert refund.status == RefundStatus.SUCCEEDED and pay.wechat.truth()[no]["refunded"] == 800

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from backend.core.audit import audit_record
 from backend.core.errors import Conflict, NotFound, UpstreamUnavailable
 from backend.core.transitions import transition
-from backend.gateways.errors import GatewayRetryable, GatewayTerminal
+from backend.gateways.errors import GatewayError, GatewayRetryable, GatewayTerminal
 from payments.gateways.base import OrderStatus, PrepayRequest
 from payments.gateways.factory import gateway_for
 from payments.models import PaymentIntent
@@ -65,11 +65,14 @@ def checkout_start(*, account, payable_type: str, payable_id: str, channel: str,
     live = _live_intent(payable_type, payable_id)
     if live is not None and str(live.account_id) != str(account.pk):
         raise NotFound(_("支付对象不存在"), code="payable_not_found")
+    if live is not None and (live.channel != channel or live.expires_at <= timezone.now()):
+        try:
+            live = intent_close(intent_id=live.pk, reason="replaced")  # asks the provider first
+        except GatewayError as exc:
+            raise UpstreamUnavailable(_("支付服务暂时不可用，请稍后重试"), code="payment_unavailable") from exc
+        live = live if live.status == IntentStatus.SUCCEEDED else None
     if live is not None and live.status == IntentStatus.SUCCEEDED:
         raise Conflict(_("该订单已支付"), code="payable_already_paid")
-    if live is not None and (live.channel != channel or live.expires_at <= timezone.now()):
-        intent_close(intent_id=live.pk, reason="replaced")
-        live = None
     try:
         intent = live or _new_intent(account=account, payable_type=payable_type, payable_id=payable_id,
                                      channel=channel, payer_id=payer_id)

@@ -218,3 +218,33 @@ def test_a_refund_that_never_reached_the_provider_is_submitted_by_reconcile(pay,
     pay.wechat.deliver_all_now()
     refund.refresh_from_db()
     assert refund.status == RefundStatus.SUCCEEDED and pay.wechat.truth()[no]["refunded"] == 800
+
+
+def test_money_on_a_closed_intent_is_captured_and_refunded(pay, patient_wang):
+    """The intent was closed on our side (replaced, expired) but the payer's money still arrived."""
+    charge = new_charge(patient_wang.user_id)
+    no = checkout(patient_wang, charge, "alipay")["intent"]["out_trade_no"]
+    pay.alipay.chaos(drop=1.0)
+    pay.alipay.pay(no)
+    PaymentIntent.objects.filter(out_trade_no=no).update(status=IntentStatus.CLOSED, close_reason="replaced")
+    from payments.services.intents import intent_sync
+
+    intent = intent_sync(intent_id=_intent(no).pk)
+    assert intent.status == IntentStatus.CLOSED  # stays closed: another intent may pay the payable
+    refund = Refund.objects.get(intent=intent)
+    assert refund.automatic and refund.status == RefundStatus.SUCCEEDED
+    assert (intent_amounts(intent.pk).paid_fen, intent_amounts(intent.pk).refunded_fen) == (3000, 3000)
+    charge.refresh_from_db()
+    assert charge.status == DemoCharge.Status.UNPAID  # nothing was delivered for it
+
+
+def test_switching_channel_asks_the_old_provider_first(pay, patient_wang):
+    charge = new_charge(patient_wang.user_id)
+    no = checkout(patient_wang, charge, "wechat")["intent"]["out_trade_no"]
+    pay.wechat.chaos(drop=1.0)
+    pay.wechat.pay(no)  # paid in WeChat, the notice is lost; the patient then tries Alipay
+    resp = patient_wang.post("/api/payments/checkout", {"payable_type": "demo_charge", "payable_id": str(charge.pk),
+                                                        "channel": "alipay", "alipay_buyer_id": "2088102177000001"})
+    assert resp.status_code == 409 and resp.json()["code"] == "payable_already_paid"
+    assert _intent(no).status == IntentStatus.SUCCEEDED
+    assert PaymentIntent.objects.filter(payable_id=str(charge.pk)).count() == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect, render
@@ -40,7 +42,8 @@ class RefundInline(ReadOnlyInline):
 
 
 class RefundForm(forms.Form):
-    amount_yuan = forms.DecimalField(label=_("退款金额（元）"), min_value=0.01, decimal_places=2, max_digits=12)
+    amount_yuan = forms.DecimalField(label=_("退款金额（元）"), min_value=Decimal("0.01"), decimal_places=2,
+                                     max_digits=12)
     reason = forms.CharField(label=_("退款原因"), max_length=80)
 
     def amount_fen(self) -> int:

@@ -2,7 +2,9 @@
 
 Contexts register an implementation in their ``AppConfig.ready()``; payments looks it up by
 kind and never imports them. The callbacks run inside the payments transaction that captured,
-closed or refunded, so a booking is confirmed in the same commit as its capture.
+closed or refunded, so a booking is confirmed in the same commit as its capture. Lock order: the
+payment intent's row is already locked when a callback runs; a callback may lock its own rows
+after it, and must never call back into payments (refund_create) while holding them.
 """
 
 from __future__ import annotations

@@ -116,6 +116,10 @@ class PaymentGateway(Protocol):
 
     def prepay(self, request: PrepayRequest) -> PrepayResult: ...
 
+    def resume_params(self, provider_ref: str) -> Mapping[str, str]:
+        """The client's pay parameters again for an order already created (no new prepay)."""
+        ...
+
     def query_order(self, out_trade_no: str) -> OrderStatus: ...
 
     def close_order(self, out_trade_no: str) -> None:

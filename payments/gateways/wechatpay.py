@@ -55,12 +55,12 @@ TRADE_STATES = {
 }
 REFUND_STATES = {"SUCCESS": "succeeded", "PROCESSING": "processing", "ABNORMAL": "failed", "CLOSED": "closed"}
 REFUND_EVENTS = {"REFUND.SUCCESS": "succeeded", "REFUND.ABNORMAL": "failed", "REFUND.CLOSED": "closed"}
-RETRYABLE_CODES = {"SYSTEM_ERROR", "SYSTEMERROR", "FREQUENCY_LIMITED", "BANKERROR", "STATEMENT_CREATING"}
+RETRYABLE_CODES = {"SYSTEM_ERROR", "SYSTEMERROR", "FREQUENCY_LIMITED", "BANKERROR", "STATEMENT_CREATING",
+                   "NOT_ENOUGH"}  # NOT_ENOUGH: the merchant balance is short, try again later
 NOT_FOUND_CODES = {"ORDER_NOT_EXIST", "ORDERNOTEXIST", "RESOURCE_NOT_EXISTS"}
 # Provider codes whose lower-case form would not say what happened to the caller.
 OUR_CODES = {
     "ORDERPAID": "order_paid",
-    "NOT_ENOUGH": "refund_amount_invalid",
     "FREQUENCY_LIMITED": "rate_limited",
     "STATEMENT_CREATING": "bill_not_ready",
 }
@@ -101,6 +101,10 @@ class WeChatPayGateway:
         if not isinstance(prepay_id, str) or not prepay_id:
             raise GatewayTerminal("malformed_response", "prepay answer without prepay_id")
         return PrepayResult(provider_ref=prepay_id, client_params=self.client_params(prepay_id))
+
+    def resume_params(self, provider_ref: str) -> dict[str, str]:
+        """Fresh wx.requestPayment parameters for an existing prepay_id (no new prepay)."""
+        return self.client_params(provider_ref)
 
     def client_params(self, prepay_id: str) -> dict[str, str]:
         """What ``wx.requestPayment`` needs; paySign signs ``appid\\ntimeStamp\\nnonceStr\\npackage\\n``."""
@@ -312,9 +316,9 @@ def _text(data: Mapping[str, Any], name: str, required: bool = False) -> str:
 
 
 def _paid_amount(amount: Any, error: Exception | None = None) -> int:
-    """``amount.payer_total`` (what the payer paid), else ``amount.total``."""
+    """``amount.total``: the order amount our intent asked for (a coupon lowers only ``payer_total``)."""
     amount = amount if isinstance(amount, dict) else {}
-    value = amount.get("payer_total", amount.get("total"))
+    value = amount.get("total", amount.get("payer_total"))
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise error or GatewayTerminal("malformed_response", "answer without a valid amount")
     return value

@@ -20,6 +20,7 @@ from payments.gateways.factory import gateway_for
 from payments.models import PaymentIntent
 from payments.payables import payable_for
 from payments.selectors import payment_intent_qs_for_update
+from payments.services.flags import intent_flag
 from payments.services.ledger import capture_record
 from payments.services.urls import notify_url
 from payments.states import OPEN_INTENT, IntentStatus
@@ -78,18 +79,20 @@ def checkout_start(*, account, payable_type: str, payable_id: str, channel: str,
                                      channel=channel, payer_id=payer_id)
     except IntegrityError as exc:
         raise Conflict(_("该订单正在支付中，请稍后重试"), code="payment_in_progress") from exc
+    gateway = gateway_for(channel)
+    if intent.provider_ref:  # the order exists at the provider: sign the pay parameters again
+        return Checkout(intent=intent, client_params=dict(gateway.resume_params(intent.provider_ref)))
     request = PrepayRequest(out_trade_no=intent.out_trade_no, amount_fen=intent.amount_fen,
                             description=intent.description, payer_id=payer_id, expires_at=intent.expires_at,
                             client_ip=client_ip or "127.0.0.1", notify_url=notify_url(channel))
     try:
-        result = gateway_for(channel).prepay(request)
+        result = gateway.prepay(request)
     except GatewayRetryable as exc:
         raise UpstreamUnavailable(_("支付服务暂时不可用，请稍后重试"), code="payment_unavailable") from exc
     except GatewayTerminal as exc:
         raise Conflict(_("支付下单失败，请重新发起支付"), code="prepay_failed", detail={"reason": exc.code}) from exc
-    if intent.status == IntentStatus.CREATED:
-        transition(PaymentIntent, pk=intent.pk, source=[IntentStatus.CREATED], target=IntentStatus.PENDING,
-                   provider_ref=result.provider_ref)
+    transition(PaymentIntent, pk=intent.pk, source=[IntentStatus.CREATED], target=IntentStatus.PENDING,
+               provider_ref=result.provider_ref)
     intent.refresh_from_db()
     return Checkout(intent=intent, client_params=dict(result.client_params))
 
@@ -106,12 +109,6 @@ def order_status_apply(*, intent_id: object, status: OrderStatus, source: str) -
                            source=source)
     intent.refresh_from_db()
     return intent
-
-
-def intent_flag(intent: PaymentIntent, reason: str) -> None:
-    """Mark an intent for operators (wrong amount, wrong merchant...); nothing is captured."""
-    PaymentIntent.objects.filter(pk=intent.pk).update(flag_reason=reason[:200], updated_at=timezone.now())
-    audit_record(action="payment.flagged", obj=intent, detail={"reason": reason})
 
 
 def intent_sync(*, intent_id: object) -> PaymentIntent:
@@ -133,14 +130,13 @@ def intent_close(*, intent_id: object, reason: str) -> PaymentIntent:
     intent = intent_sync(intent_id=intent_id)
     if intent.status not in OPEN_INTENT:
         return intent
-    if intent.provider_ref:
-        try:
-            gateway_for(intent.channel).close_order(intent.out_trade_no)
-        except GatewayTerminal as exc:
-            if exc.code == "order_paid":  # paid in the meantime: capture instead
-                return intent_sync(intent_id=intent_id)
-            if exc.code != "order_not_found":
-                raise
+    try:  # even without a prepay id: the order may exist at the provider if our write after prepay failed
+        gateway_for(intent.channel).close_order(intent.out_trade_no)
+    except GatewayTerminal as exc:
+        if exc.code == "order_paid":  # paid in the meantime: capture instead
+            return intent_sync(intent_id=intent_id)
+        if exc.code != "order_not_found":
+            raise
     with transaction.atomic():
         intent = payment_intent_qs_for_update().get(pk=intent_id)
         if intent.status not in OPEN_INTENT:

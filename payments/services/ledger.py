@@ -10,6 +10,8 @@ from backend.core.audit import audit_record
 from backend.core.transitions import transition
 from payments.models import PaymentIntent, PaymentTransaction, Refund
 from payments.payables import payable_for
+from payments.selectors import intent_amounts
+from payments.services.flags import intent_flag
 from payments.states import INTENT_TRANSITIONS, IntentStatus, RefundStatus, TransactionKind
 
 LATE_PAYMENT_REASON = _("支付超时或订单已失效，系统自动退款")
@@ -49,6 +51,10 @@ def capture_record(intent: PaymentIntent, *, amount_fen: int, provider_trade_no:
 def refund_succeeded_record(refund: Refund, *, provider_refund_id: str, source: str) -> bool:
     """The refund is final: one ledger entry, the payable told. False if already recorded."""
     if refund.status == RefundStatus.SUCCEEDED and hasattr(refund, "transaction"):
+        return False
+    amounts = intent_amounts(refund.intent_id)
+    if amounts.refunded_fen + refund.amount_fen > amounts.paid_fen:  # never more out than in
+        intent_flag(refund.intent, f"refund_exceeds_capture:{refund.out_refund_no}")
         return False
     try:
         with transaction.atomic():

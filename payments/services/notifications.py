@@ -20,10 +20,11 @@ from django.utils import timezone
 
 from payments.gateways.base import NotificationAck, NotificationRejected, PaymentNotification
 from payments.gateways.factory import gateway_for
-from payments.models import InboundNotification, PaymentIntent, Refund
+from payments.models import InboundNotification, PaymentIntent
 from payments.selectors import payment_intent_qs_for_update, refund_qs_for_update
-from payments.services.intents import intent_flag
+from payments.services.flags import intent_flag
 from payments.services.ledger import capture_record, refund_succeeded_record
+from payments.services.refunds import refund_mark_failed
 from payments.states import NotificationOutcome as Outcome
 from payments.states import RefundStatus
 
@@ -45,7 +46,8 @@ def _store(channel: str, key: str, headers: Mapping[str, str], body: bytes,
     try:
         with transaction.atomic():
             row = InboundNotification.objects.create(
-                provider=channel, dedupe_key=key[:128], headers=kept, body=body.decode("utf-8", "replace"),
+                provider=channel, dedupe_key=key[:128], headers=kept,
+                body=body.decode("utf-8", "replace").replace("\x00", "\\u0000"),  # PostgreSQL refuses NUL
                 kind=note.kind if note else "", out_trade_no=(note.out_trade_no if note else "")[:32],
                 outcome=outcome, detail=detail[:200])
         return row.pk, False
@@ -82,7 +84,8 @@ def _process(channel: str, note: PaymentNotification) -> tuple[str, str]:
     intent = payment_intent_qs_for_update().filter(out_trade_no=note.out_trade_no, channel=channel).first()
     if intent is None:
         return Outcome.FLAGGED, "unknown out_trade_no"
-    if (note.appid and note.appid != appid) or (note.mchid and note.mchid != mchid):
+    # a payment must name our appid and merchant; a refund notice at least our merchant
+    if note.mchid != mchid or (note.appid != appid and (note.kind == "payment" or note.appid)):
         intent_flag(intent, f"merchant_mismatch:{note.appid}/{note.mchid}")
         return Outcome.FLAGGED, "appid/mchid mismatch"
     if note.kind == "payment":
@@ -117,6 +120,6 @@ def _process_refund(intent: PaymentIntent, note: PaymentNotification) -> tuple[s
         done = refund_succeeded_record(refund, provider_refund_id=note.provider_refund_id, source="notification")
         return Outcome.PROCESSED, "refunded" if done else "already refunded"
     if refund.status != RefundStatus.SUCCEEDED:
-        Refund.objects.filter(pk=refund.pk).update(status=RefundStatus.FAILED, failure_reason=note.state)
+        refund_mark_failed(refund, reason=note.state)
     return Outcome.PROCESSED, f"refund {note.state}"
 

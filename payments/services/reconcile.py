@@ -29,6 +29,8 @@ def intents_close_expired(*, limit: int = 200) -> int:
             closed += 1
         except GatewayError as exc:
             logger.warning("closing intent %s failed: %s (retried next run)", intent_id, exc.code)
+        except Exception:  # one broken payable must not stop the batch
+            logger.exception("closing intent %s failed", intent_id)
     return closed
 
 
@@ -50,6 +52,8 @@ def intents_reconcile(*, limit: int = 200) -> int:
             checked += 1
         except GatewayError as exc:
             logger.warning("reconciling intent %s failed: %s", intent_id, exc.code)
+        except Exception:  # one broken payable must not stop the batch
+            logger.exception("reconciling intent %s failed", intent_id)
     return checked
 
 

@@ -21,9 +21,12 @@ from payments.gateways.base import RefundStatus as ProviderRefundStatus
 from payments.gateways.factory import gateway_for
 from payments.models import PaymentIntent, Refund
 from payments.selectors import intent_amounts, payment_intent_qs_for_update, refund_qs_for_update
+from payments.services.flags import intent_flag
 from payments.services.ledger import refund_succeeded_record
 from payments.services.urls import notify_url
 from payments.states import RefundStatus
+
+UNCLEAR_ANSWERS = frozenset({"bad_response_signature", "malformed_response", "bad_response", "timeout"})
 
 
 def _out_refund_no() -> str:
@@ -68,8 +71,10 @@ def refund_submit(*, refund_id: object) -> Refund:
     try:
         status = gateway_for(intent.channel).refund(request)
     except GatewayTerminal as exc:
+        # only a refusal frees the money; an answer we could not trust may hide an accepted refund
+        state = "processing" if exc.code in UNCLEAR_ANSWERS else "failed"
         return refund_apply_status(refund_id=refund.pk, status=ProviderRefundStatus(
-            out_refund_no=refund.out_refund_no, state="failed", amount_fen=refund.amount_fen), note=exc.code)
+            out_refund_no=refund.out_refund_no, state=state, amount_fen=refund.amount_fen), note=exc.code)
     except GatewayRetryable:
         raise  # the task retries with backoff; the same out_refund_no makes the retry idempotent
     return refund_apply_status(refund_id=refund.pk, status=status, source="submit")
@@ -82,14 +87,25 @@ def refund_apply_status(*, refund_id: object, status: ProviderRefundStatus, sour
     payment_intent_qs_for_update().get(pk=intent_id)  # lock order everywhere: intent, then refund
     refund = refund_qs_for_update().get(pk=refund_id)
     if status.state == "succeeded":
-        refund_succeeded_record(refund, provider_refund_id=status.provider_refund_id, source=source)
+        if status.amount_fen and status.amount_fen != refund.amount_fen:
+            intent_flag(refund.intent, f"refund_amount_mismatch:{refund.out_refund_no}")
+        else:
+            refund_succeeded_record(refund, provider_refund_id=status.provider_refund_id, source=source)
     elif status.state == "processing" and refund.status == RefundStatus.REQUESTED:
         Refund.objects.filter(pk=refund.pk, status=RefundStatus.REQUESTED).update(
             status=RefundStatus.PROCESSING, provider_refund_id=status.provider_refund_id, updated_at=timezone.now())
     elif status.state in ("failed", "closed") and refund.status != RefundStatus.SUCCEEDED:
-        Refund.objects.filter(pk=refund.pk).exclude(status=RefundStatus.SUCCEEDED).update(
-            status=RefundStatus.FAILED, failure_reason=note or status.state, updated_at=timezone.now())
-        audit_record(action="payment.refund_failed", obj=refund.intent,
-                     detail={"refund": refund.out_refund_no, "reason": note or status.state})
+        refund_mark_failed(refund, reason=note or status.state)
     refund.refresh_from_db()
     return refund
+
+
+def refund_mark_failed(refund: Refund, *, reason: str) -> None:
+    """The provider refused or abandoned the refund: the money is refundable again, and an operator
+    is told (a refund that fails usually needs a person: a closed card, a short merchant balance)."""
+    updated = Refund.objects.filter(pk=refund.pk).exclude(status__in=[RefundStatus.SUCCEEDED, RefundStatus.FAILED]) \
+        .update(status=RefundStatus.FAILED, failure_reason=reason[:200], updated_at=timezone.now())
+    if updated:
+        intent_flag(refund.intent, f"refund_failed:{refund.out_refund_no}:{reason}")
+        audit_record(action="payment.refund_failed", obj=refund.intent,
+                     detail={"refund": refund.out_refund_no, "reason": reason, "automatic": refund.automatic})

@@ -248,3 +248,77 @@ def test_switching_channel_asks_the_old_provider_first(pay, patient_wang):
     assert resp.status_code == 409 and resp.json()["code"] == "payable_already_paid"
     assert _intent(no).status == IntentStatus.SUCCEEDED
     assert PaymentIntent.objects.filter(payable_id=str(charge.pk)).count() == 1
+
+
+def test_an_untrustworthy_refund_answer_keeps_the_money_reserved(pay, patient_wang, dr_li):
+    """The provider may have accepted a refund whose answer we could not verify: never free that money."""
+    no = checkout(patient_wang, new_charge(patient_wang.user_id), "alipay")["intent"]["out_trade_no"]
+    _pay_and_deliver(pay, "alipay", no)
+    pay.alipay.chaos(drop=1.0)  # and its notice is lost too
+    pay.alipay.forge_responses(1)
+    refund_create(intent_id=_intent(no).pk, amount_fen=2000, reason="退款", actor=dr_li)
+    refund = Refund.objects.get(intent__out_trade_no=no)
+    assert refund.status == RefundStatus.PROCESSING
+    assert intent_amounts(refund.intent_id).refundable_fen == 1000
+    with pytest.raises(Conflict):
+        refund_create(intent_id=refund.intent_id, amount_fen=1001, reason="再退", actor=dr_li)
+    refunds_reconcile(older_than_seconds=0)
+    refund.refresh_from_db()
+    assert refund.status == RefundStatus.SUCCEEDED
+    assert pay.alipay.truth()[no] == {"paid": 3000, "refunded": 2000}
+    assert intent_amounts(refund.intent_id).refunded_fen == 2000
+
+
+def test_an_abnormal_refund_is_failed_flagged_and_refundable_again(pay, patient_wang, dr_li):
+    no = checkout(patient_wang, new_charge(patient_wang.user_id), "wechat")["intent"]["out_trade_no"]
+    _pay_and_deliver(pay, "wechat", no)
+    refund_create(intent_id=_intent(no).pk, amount_fen=3000, reason="退款", actor=dr_li)
+    pay.wechat.settle_refunds(status="ABNORMAL")
+    pay.wechat.deliver_all_now()
+    refund = Refund.objects.get(intent__out_trade_no=no)
+    assert refund.status == RefundStatus.FAILED and refund.failure_reason == "failed"
+    intent = _intent(no)
+    assert intent.flag_reason.startswith("refund_failed:")
+    assert intent_amounts(intent.pk).refundable_fen == 3000
+    from backend.core.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="payment.refund_failed", object_id=str(intent.pk)).count() == 1
+
+
+def test_a_coupon_does_not_stop_the_capture(pay, patient_wang):
+    no = checkout(patient_wang, new_charge(patient_wang.user_id), "wechat")["intent"]["out_trade_no"]
+    pay.wechat.pay(no, payer_total=2500)  # a 5-yuan WeChat coupon: the order amount is still 3000
+    pay.wechat.deliver_all_now()
+    intent = _intent(no)
+    assert intent.status == IntentStatus.SUCCEEDED and intent_amounts(intent.pk).paid_fen == 3000
+
+
+def test_checking_out_again_reuses_the_order(pay, patient_wang):
+    charge = new_charge(patient_wang.user_id)
+    first = checkout(patient_wang, charge, "wechat")
+    again = patient_wang.post("/api/payments/checkout", {"payable_type": "demo_charge",
+                                                         "payable_id": str(charge.pk), "channel": "wechat"},
+                              REMOTE_ADDR="10.0.0.2")
+    assert again.status_code == 200, again.content
+    assert again.json()["intent"]["id"] == first["intent"]["id"]
+    assert again.json()["client_params"]["package"] == first["client_params"]["package"]
+    assert len(pay.wechat.calls("/v3/pay/transactions/jsapi")) == 1
+
+
+def test_notification_with_nul_bytes_or_another_merchant_is_not_a_500(pay, patient_wang):
+    from django.test import Client
+
+    nul = Client().post("/payments/notify/alipay", data=b"a=1&b=\x00", content_type="application/x-www-form-urlencoded")
+    assert nul.status_code == 200 and nul.content == b"fail"
+    assert InboundNotification.objects.get().outcome == NotificationOutcome.REJECTED
+    no = checkout(patient_wang, new_charge(patient_wang.user_id), "alipay")["intent"]["out_trade_no"]
+    forged = pay.alipay.signed_form({
+        "notify_time": "2026-11-23 10:00:00", "notify_type": "trade_status_sync", "notify_id": "N-OTHER-SELLER",
+        "app_id": "2021000000000001", "seller_id": "2088999999999999", "trade_no": "2026112322001", "charset": "utf-8",
+        "out_trade_no": no, "trade_status": "TRADE_SUCCESS", "total_amount": "30.00", "version": "1.0",
+        "gmt_payment": "2026-11-23 10:00:00", "sign_type": "RSA2"})
+    resp = Client().post("/payments/notify/alipay", data=forged, content_type="application/x-www-form-urlencoded")
+    assert resp.status_code == 200 and resp.content == b"success"
+    intent = _intent(no)
+    assert intent.status == IntentStatus.PENDING and intent.flag_reason.startswith("merchant_mismatch")
+    assert not PaymentTransaction.objects.filter(intent=intent).exists()

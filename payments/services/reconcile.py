@@ -93,6 +93,8 @@ def bill_reconcile(*, channel: str, bill_date: date) -> list[BillMismatch]:
     """Compare the provider's daily bill with our ledger; record every difference for operators."""
     rows = gateway_for(channel).download_bill(bill_date)
     captures, refunds = _ledger_for_day(channel, bill_date)
+    # a re-run replaces the open differences of that day (fixed ones disappear, resolved ones stay)
+    BillMismatch.objects.filter(channel=channel, bill_date=bill_date, resolved=False).delete()
     bill_captures = {r.out_trade_no: r.amount_fen for r in rows if r.kind == "payment"}
     bill_refunds = {r.out_refund_no: (r.out_trade_no, r.amount_fen) for r in rows if r.kind == "refund"}
     found: list[BillMismatch] = []

@@ -71,3 +71,20 @@ def test_operator_refund_in_the_admin_is_audited(pay, patient_wang, operator_cli
     assert AuditEvent.objects.filter(action="payment.refund_requested", actor_label="operator_qian").count() == 1
     assert pay.alipay.truth()[no] == {"paid": 5000, "refunded": 1234}
     assert operator_client.get(f"/admin/payments/paymentintent/{intent.pk}/change/").status_code == 200
+
+
+def test_a_fixed_difference_disappears_when_the_day_is_reconciled_again(pay, patient_wang):
+    box = pay.alipay
+    no = checkout(patient_wang, new_charge(patient_wang.user_id), "alipay")["intent"]["out_trade_no"]
+    box.chaos(drop=1.0)
+    box.pay(no)
+    box.deliver_all_now()
+    box.advance_clock(86400)
+    today = timezone.localdate()
+    assert len(bill_reconcile(channel="alipay", bill_date=today)) == 1
+    PaymentIntent.objects.filter(out_trade_no=no).update(next_check_at=timezone.now())
+    from payments.services.reconcile import intents_reconcile
+
+    intents_reconcile()
+    assert bill_reconcile(channel="alipay", bill_date=today) == []
+    assert not BillMismatch.objects.exists()

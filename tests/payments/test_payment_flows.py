@@ -322,3 +322,18 @@ def test_notification_with_nul_bytes_or_another_merchant_is_not_a_500(pay, patie
     intent = _intent(no)
     assert intent.status == IntentStatus.PENDING and intent.flag_reason.startswith("merchant_mismatch")
     assert not PaymentTransaction.objects.filter(intent=intent).exists()
+
+
+def test_a_refund_notice_ahead_of_any_capture_is_deferred(pay, patient_wang):
+    """Defensive: a refund notice for an order we have not captured yet is answered "not yet"
+    (the provider retries) and changes nothing."""
+    from payments.gateways.base import PaymentNotification
+    from payments.services.notifications import _process
+
+    no = checkout(patient_wang, new_charge(patient_wang.user_id), "wechat")["intent"]["out_trade_no"]
+    refund = Refund.objects.create(intent=_intent(no), out_refund_no="R-EARLY", amount_fen=1000, reason="测试")
+    note = PaymentNotification(kind="refund", dedupe_key="EV-EARLY", out_trade_no=no, amount_fen=1000,
+                               state="succeeded", out_refund_no="R-EARLY", appid="", mchid=pay.wechat.mchid)
+    assert _process("wechat", note) == (NotificationOutcome.DEFERRED, "refund before capture")
+    refund.refresh_from_db()
+    assert refund.status == RefundStatus.REQUESTED and not PaymentTransaction.objects.exists()

@@ -11,7 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from backend.core.admin_access import OperatorOnlyAdmin, is_operator
+from backend.core.admin_access import OperatorOnlyAdmin, ReadOnlyAdmin, is_operator
 from backend.core.errors import DomainError
 from payments.models import BillMismatch, InboundNotification, PaymentIntent, PaymentTransaction, Refund
 from payments.selectors import intent_amounts
@@ -104,35 +104,17 @@ class PaymentIntentAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
+class RefundAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ("out_refund_no", "intent", "amount_fen", "status", "automatic", "actor", "created_at")
     list_filter = ("status", "automatic")
     search_fields = ("out_refund_no",)
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(InboundNotification)
-class InboundNotificationAdmin(OperatorOnlyAdmin, admin.ModelAdmin):
+class InboundNotificationAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ("provider", "kind", "out_trade_no", "outcome", "detail", "received_at")
     list_filter = ("provider", "outcome", "kind")
     search_fields = ("out_trade_no", "dedupe_key")
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(BillMismatch)

@@ -48,3 +48,19 @@ class OperatorOnlyAdmin:
 def _audit_admin(request, action: str, obj, message) -> None:
     audit_record(action=action, actor=request.user, obj=obj, ip=client_ip(request),
                  detail={"change": message if isinstance(message, str | list) else str(message)})
+
+
+class ReadOnlyAdmin(OperatorOnlyAdmin):
+    """Operators may look, nobody may add, change or delete (records, ledgers, logs)."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -22,10 +22,9 @@ Notices are only ever sent to loopback hosts; any other notify_url is logged as 
 from __future__ import annotations
 
 import itertools
-import random
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -33,6 +32,7 @@ import requests
 
 from payments.gateways.alipay_sandbox.keys import corrupt
 from payments.gateways.alipay_sandbox.trades import parse_yuan, yuan
+from payments.gateways.sandbox_chaos import Chaos
 
 RETRY_DELAYS = (240, 600, 600, 3600, 7200, 21600, 54000)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
@@ -70,26 +70,6 @@ class _Delivery:
     attempts: int = 0
 
 
-@dataclass
-class Chaos:
-    rates: dict[str, float] = field(default_factory=dict)
-    rng: random.Random = field(default_factory=random.Random)
-
-    @classmethod
-    def of(cls, seed: int | None = None, **flags: float | bool) -> Chaos:
-        unknown = set(flags) - set(CHAOS_FLAGS)
-        if unknown:
-            raise ValueError(f"unknown chaos flags {sorted(unknown)}; known: {CHAOS_FLAGS}")
-        rates = {name: float(flags.get(name, 0.0)) for name in CHAOS_FLAGS}
-        if any(not 0.0 <= rate <= 1.0 for rate in rates.values()):
-            raise ValueError("chaos rates must be between 0 and 1")
-        return cls(rates, random.Random(seed))
-
-    def draw(self) -> frozenset[str]:
-        """One draw per flag, always, so a seed gives the same sequence whatever the rates."""
-        return frozenset(name for name in CHAOS_FLAGS if self.rng.random() < self.rates[name])
-
-
 class Notifier:
     """Schedules, signs, sends and retries notices; logs every attempt (thread-safe)."""
 
@@ -110,10 +90,10 @@ class Notifier:
             self._pending: list[_Delivery] = []
             self._log: list[dict[str, Any]] = []
             self._followed: set[str] = set()  # trades with a non-payment notice attempted
-            self._chaos = Chaos.of()
+            self._chaos = Chaos.of(CHAOS_FLAGS)
 
     def set_chaos(self, seed: int | None = None, **flags: float | bool) -> None:
-        chaos = Chaos.of(seed, **flags)
+        chaos = Chaos.of(CHAOS_FLAGS, seed, **flags)
         with self._lock:
             self._chaos = chaos
 

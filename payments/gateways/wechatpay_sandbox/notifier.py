@@ -11,18 +11,18 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import random
 import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from payments.gateways.sandbox_chaos import Chaos
 from payments.gateways.wechatpay_sandbox.crypto import rfc3339, seal, signed_headers
 
 # Seconds between attempts, as WeChat Pay documents it: 16 attempts over about 24 hours.
@@ -69,28 +69,6 @@ class _Delivery:
     attempts: int = 0
 
 
-@dataclass
-class Chaos:
-    """Per-notice probabilities (0..1; True = 1) of each flag, drawn from a seeded generator."""
-
-    rates: dict[str, float] = field(default_factory=dict)
-    rng: random.Random = field(default_factory=random.Random)
-
-    @classmethod
-    def of(cls, seed: int | None = None, **flags: float | bool) -> Chaos:
-        unknown = set(flags) - set(CHAOS_FLAGS)
-        if unknown:
-            raise ValueError(f"unknown chaos flags {sorted(unknown)}; known: {CHAOS_FLAGS}")
-        rates = {name: float(flags.get(name, 0.0)) for name in CHAOS_FLAGS}
-        if any(not 0.0 <= rate <= 1.0 for rate in rates.values()):
-            raise ValueError("chaos rates must be between 0 and 1")
-        return cls(rates, random.Random(seed))
-
-    def draw(self) -> frozenset[str]:
-        # One draw per flag, always, so a seed gives the same sequence whatever the rates.
-        return frozenset(name for name in CHAOS_FLAGS if self.rng.random() < self.rates.get(name, 0.0))
-
-
 class Notifier:
     """Schedules, signs, sends and retries notifications; keeps a log of every attempt."""
 
@@ -112,10 +90,10 @@ class Notifier:
             self._pending: list[_Delivery] = []
             self._log: list[dict[str, Any]] = []
             self._refund_noticed: set[str] = set()
-            self._chaos = Chaos.of()
+            self._chaos = Chaos.of(CHAOS_FLAGS)
 
     def set_chaos(self, seed: int | None = None, **flags: float | bool) -> None:
-        chaos = Chaos.of(seed, **flags)
+        chaos = Chaos.of(CHAOS_FLAGS, seed, **flags)
         with self._lock:
             self._chaos = chaos
 

@@ -21,6 +21,7 @@ class DemoCharge(BaseModel):
     description = models.CharField(_("说明"), max_length=127)
     status = models.CharField(_("状态"), max_length=16, choices=Status.choices, default=Status.UNPAID)
     refunded_fen = models.PositiveBigIntegerField(_("已退款（分）"), default=0)
+    pay_before = models.DateTimeField(_("支付截止"), null=True, blank=True)  # like a booking hold
 
     class Meta:
         verbose_name = _("演示收费")

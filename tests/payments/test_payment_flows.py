@@ -337,3 +337,30 @@ def test_a_refund_notice_ahead_of_any_capture_is_deferred(pay, patient_wang):
     assert _process("wechat", note) == (NotificationOutcome.DEFERRED, "refund before capture")
     refund.refresh_from_db()
     assert refund.status == RefundStatus.REQUESTED and not PaymentTransaction.objects.exists()
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_payment_after_expiry_is_refunded_automatically(pay, patient_wang, channel):
+    """Paid in the last second; the notice is lost; the hold is released at its deadline. The expiry
+    job asks the provider first, captures the money and, the payable being gone, refunds it."""
+    charge = new_charge(patient_wang.user_id)
+    DemoCharge.objects.filter(pk=charge.pk).update(pay_before=timezone.now() + timezone.timedelta(minutes=5))
+    no = checkout(patient_wang, charge, channel)["intent"]["out_trade_no"]
+    assert _intent(no).expires_at <= timezone.now() + timezone.timedelta(minutes=5)  # never past the hold
+    pay.box(channel).chaos(drop=1.0)
+    pay.box(channel).pay(no)
+    pay.box(channel).deliver_all_now()
+    past = timezone.now() - timezone.timedelta(seconds=1)  # time passes: hold and intent expire
+    DemoCharge.objects.filter(pk=charge.pk).update(pay_before=past)
+    PaymentIntent.objects.filter(out_trade_no=no).update(expires_at=past)
+    intents_close_expired()
+    if channel == "wechat":
+        pay.wechat.settle_refunds()
+    refunds_reconcile(older_than_seconds=0)  # the refund notice is lost as well (chaos still drops)
+    intent = _intent(no)
+    refund = Refund.objects.get(intent=intent)
+    assert refund.automatic and refund.status == RefundStatus.SUCCEEDED
+    assert (intent_amounts(intent.pk).paid_fen, intent_amounts(intent.pk).refunded_fen) == (3000, 3000)
+    assert pay.box(channel).truth()[no] == {"paid": 3000, "refunded": 3000}
+    charge.refresh_from_db()
+    assert charge.status == DemoCharge.Status.UNPAID

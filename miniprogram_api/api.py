@@ -7,7 +7,7 @@ from ninja import NinjaAPI
 from ninja.throttling import AnonRateThrottle, UserRateThrottle
 
 from miniprogram_api.errors import install_error_handlers
-from miniprogram_api.routers import auth, patients, payments
+from miniprogram_api.routers import auth, booking, patients, payments
 
 api = NinjaAPI(
     title="岐黄互联网中医院 API",
@@ -22,3 +22,4 @@ install_error_handlers(api)
 api.add_router("", auth.router)
 api.add_router("", patients.router)
 api.add_router("", payments.router)
+api.add_router("", booking.router)

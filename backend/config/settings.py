@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "backend.core",
     "backend.accounts",
     "payments",
+    "backend.scheduling",
     *([] if PRODUCTION else ["backend.demo"]),
 ]
 
@@ -157,6 +158,21 @@ if PRODUCTION and not REALNAME_API_BASE:
 REALNAME_APP_KEY = env_str("REALNAME_APP_KEY", "qihuang-demo")
 REALNAME_APP_SECRET = secret("REALNAME_APP_SECRET", PRODUCTION)
 REALNAME_TIMEOUT_SECONDS = float(env_str("REALNAME_TIMEOUT_SECONDS", "5"))
+
+# --- booking (issue 4) ---------------------------------------------------------------------------
+BOOKING_HOLD_SECONDS = env_int("BOOKING_HOLD_SECONDS", 15 * 60)  # time to pay for a held place
+BOOKING_MAX_ACTIVE_PER_ACCOUNT = env_int("BOOKING_MAX_ACTIVE_PER_ACCOUNT", 5)
+BOOKING_CANCEL_DEADLINE_HOURS = env_int("BOOKING_CANCEL_DEADLINE_HOURS", 2)  # free cancellation until then
+BOOKING_RELEASE_DAYS_AHEAD = env_int("BOOKING_RELEASE_DAYS_AHEAD", 7)  # 放号: 7 days ahead …
+BOOKING_RELEASE_TIME = env_str("BOOKING_RELEASE_TIME", "08:00")  # … at 08:00
+NO_SHOW_LIMIT = env_int("NO_SHOW_LIMIT", 3)  # 3 no-shows …
+NO_SHOW_WINDOW_DAYS = env_int("NO_SHOW_WINDOW_DAYS", 90)  # … within 90 days …
+NO_SHOW_BAN_DAYS = env_int("NO_SHOW_BAN_DAYS", 30)  # … and no booking for 30 days
+# subscribe-message template ids per notice kind (from the mini-program's WeChat admin)
+BOOKING_NOTICE_TEMPLATES = {
+    kind: env_str(f"WECHAT_TEMPLATE_{kind.upper()}", f"TPL_BOOKING_{kind.upper()}")
+    for kind in ("confirmed", "cancelled", "stopped", "waitlist_offer", "day_before", "soon")
+}
 
 # --- payments (issue 3): the sandboxes by default ------------------------------------------------
 PAYMENT_NOTIFY_BASE_URL = env_str("PAYMENT_NOTIFY_BASE_URL", "http://127.0.0.1:8000")  # our public URL

@@ -6,6 +6,7 @@ from django.conf import settings
 from ninja import NinjaAPI
 from ninja.throttling import AnonRateThrottle, UserRateThrottle
 
+from backend.scheduling import api as staff_scheduling
 from miniprogram_api.errors import install_error_handlers
 from miniprogram_api.routers import auth, booking, patients, payments
 
@@ -23,3 +24,4 @@ api.add_router("", auth.router)
 api.add_router("", patients.router)
 api.add_router("", payments.router)
 api.add_router("", booking.router)
+api.add_router("", staff_scheduling.router)

@@ -13,6 +13,7 @@ app = Celery("qihuang")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.conf.beat_schedule = {
+    "bookings-reminders": {"task": "backend.scheduling.tasks.reminders_due", "schedule": 300.0},
     "bookings-expire-holds": {"task": "backend.scheduling.tasks.bookings_expire_due", "schedule": 30.0},
     "payments-close-expired": {"task": "payments.tasks.intents_close_expired", "schedule": 60.0},
     "payments-reconcile": {"task": "payments.tasks.intents_reconcile", "schedule": 60.0},

@@ -151,3 +151,38 @@ class NoticeLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.status}"
+
+
+class ScheduleTemplate(BaseModel):
+    """A weekly session (every Monday morning, …) from which operators build a week of schedules."""
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, _("周一")
+        TUESDAY = 1, _("周二")
+        WEDNESDAY = 2, _("周三")
+        THURSDAY = 3, _("周四")
+        FRIDAY = 4, _("周五")
+        SATURDAY = 5, _("周六")
+        SUNDAY = 6, _("周日")
+
+    doctor = models.ForeignKey("accounts.DoctorProfile", on_delete=models.CASCADE, related_name="templates",
+                               verbose_name=_("医生"))
+    weekday = models.PositiveSmallIntegerField(_("星期"), choices=Weekday.choices)
+    period = models.CharField(_("时段"), max_length=16, choices=Period.choices)
+    visit_type = models.CharField(_("就诊方式"), max_length=16, choices=VisitType.choices)
+    capacity = models.PositiveIntegerField(_("号源数"))
+    fee_fen = models.PositiveBigIntegerField(_("挂号费（分）"))
+    starts_at = models.TimeField(_("开始时间"))
+    window_minutes = models.PositiveIntegerField(_("每段分钟数"), default=30)
+    per_window = models.PositiveIntegerField(_("每段人数"), default=5)
+    is_active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        verbose_name = _("排班模板")
+        verbose_name_plural = _("排班模板")
+        ordering = ["doctor", "weekday", "period"]
+        constraints = [models.UniqueConstraint(fields=["doctor", "weekday", "period", "visit_type"],
+                                               name="uniq_template_session")]
+
+    def __str__(self) -> str:
+        return f"{self.doctor} {self.get_weekday_display()} {self.get_period_display()}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from backend.gateways.errors import GatewayRetryable
-from backend.scheduling.services import bookings, notices, refunds, waitlist
+from backend.scheduling.services import bookings, notices, refunds, reminders, waitlist
 
 
 @shared_task(acks_late=True)
@@ -26,3 +26,8 @@ def booking_notice(booking_id: str, kind: str) -> str:
 @shared_task(acks_late=True)
 def waitlist_offer(schedule_id: str) -> int:
     return waitlist.waitlist_offer(schedule_id=schedule_id)
+
+
+@shared_task(acks_late=True)
+def reminders_due() -> int:
+    return reminders.reminders_due()

@@ -116,3 +116,59 @@ def test_check_in_on_the_day(db, dr_li):
     booking = booking_hold(account=user, schedule_id=schedule.pk, patient_id=patient.pk)
     Booking.objects.filter(pk=booking.pk).update(status=BookingStatus.CONFIRMED)
     assert booking_check_in(booking_id=booking.pk, actor=dr_li).status == BookingStatus.CHECKED_IN
+
+
+def test_week_is_built_from_templates_with_release_times(db, dr_li, settings):
+    from datetime import date, time
+
+    from backend.accounts.models import DoctorProfile
+    from backend.scheduling.models import ScheduleTemplate
+    from backend.scheduling.services.schedules import schedule_week_build
+
+    settings.BOOKING_RELEASE_DAYS_AHEAD, settings.BOOKING_RELEASE_TIME = 7, "08:00"
+    doctor = DoctorProfile.objects.get(user=dr_li)
+    for weekday in (0, 2):
+        ScheduleTemplate.objects.create(doctor=doctor, weekday=weekday, period="morning", visit_type="offline",
+                                        capacity=20, fee_fen=5000, starts_at=time(8, 0))
+    created = schedule_week_build(week_start=date(2026, 12, 2), actor=dr_li)  # any day of that week
+    assert sorted(s.date.isoformat() for s in created) == ["2026-11-30", "2026-12-02"]
+    monday = next(s for s in created if s.date == date(2026, 11, 30))
+    assert timezone.localtime(monday.release_at).strftime("%Y-%m-%d %H:%M") == "2026-11-23 08:00"
+    assert monday.remaining == monday.capacity == 20
+    assert schedule_week_build(week_start=date(2026, 11, 30), actor=dr_li) == []  # idempotent
+
+
+def test_doctor_sees_the_days_list(db, dr_li, client):
+    schedule = make_schedule(dr_li, days_ahead=0)
+    user, patient = patient_account("dayview")
+    booking = booking_hold(account=user, schedule_id=schedule.pk, patient_id=patient.pk)
+    Booking.objects.filter(pk=booking.pk).update(status=BookingStatus.CONFIRMED, seq=1)
+    assert client.get("/api/staff/my-day").status_code == 401
+    client.force_login(dr_li)
+    rows = client.get("/api/staff/my-day").json()
+    assert [(r["seq"], r["patient_name"], r["status"]) for r in rows] == [(1, "王测试", "confirmed")]
+    client.force_login(user)
+    assert client.get("/api/staff/my-day").status_code == 403
+
+
+def test_reminders_are_queued_once_when_due(db, dr_li):
+    from backend.scheduling.models import NoticeLog
+    from backend.scheduling.services.reminders import reminders_due
+
+    schedule = make_schedule(dr_li, days_ahead=1)
+    user, patient = patient_account("remind")
+    booking = booking_hold(account=user, schedule_id=schedule.pk, patient_id=patient.pk)
+    soon = timezone.now() + timezone.timedelta(minutes=20)
+    Booking.objects.filter(pk=booking.pk).update(status=BookingStatus.CONFIRMED, window_start=soon)
+    with django_capture_on_commit_callbacks_ctx() as callbacks:
+        assert reminders_due() == 2  # the day-before and the 30-minute reminders are both due now
+    assert len(callbacks) == 2
+    NoticeLog.objects.create(booking=booking, kind="day_before", status="not_subscribed")
+    NoticeLog.objects.create(booking=booking, kind="soon", status="sent")
+    assert reminders_due() == 0
+
+
+def django_capture_on_commit_callbacks_ctx():
+    from django.test import TestCase
+
+    return TestCase.captureOnCommitCallbacks(execute=False)

@@ -11,9 +11,12 @@ from ninja import Router, Schema
 from ninja.security import django_auth
 
 from backend.accounts.models import DoctorProfile
-from backend.core.errors import PermissionDenied
+from backend.core.admin_access import is_operator
+from backend.core.errors import NotFound, PermissionDenied
 from backend.scheduling.models import Booking
+from backend.scheduling.services.bookings import booking_check_in, booking_mark_no_show
 from backend.scheduling.states import BookingStatus, Period, VisitType
+from miniprogram_api.errors import ERRORS
 
 router = Router(tags=["staff: scheduling"], auth=django_auth)
 
@@ -30,7 +33,8 @@ class DayVisitOut(Schema):
     status: BookingStatus
 
 
-@router.get("/staff/my-day", response=list[DayVisitOut], summary="The doctor's visits of a day (default today)")
+@router.get("/staff/my-day", response={200: list[DayVisitOut], **ERRORS},
+            summary="The doctor's visits of a day (default today)")
 def my_day(request, on: date | None = None):
     doctor = DoctorProfile.objects.filter(user=request.user).first()
     if doctor is None:
@@ -44,3 +48,32 @@ def my_day(request, on: date | None = None):
                         window_start=b.window_start, patient_name=b.patient.name,
                         patient_sex=b.patient.get_sex_display(), patient_age=b.patient.age(day), status=b.status)
             for b in visits]
+
+
+class BookingStatusOut(Schema):
+    booking_id: UUID
+    status: BookingStatus
+
+
+@router.post("/staff/bookings/{booking_id}/check-in", response={200: BookingStatusOut, **ERRORS},
+             summary="Check a patient in at the clinic (offline visits)")
+def check_in(request, booking_id: UUID):
+    booking = booking_check_in(booking_id=_staff_booking(request, booking_id), actor=request.user)
+    return BookingStatusOut(booking_id=booking.pk, status=booking.status)
+
+
+@router.post("/staff/bookings/{booking_id}/no-show", response={200: BookingStatusOut, **ERRORS},
+             summary="Mark a patient who did not come (counts toward the credit rule)")
+def no_show(request, booking_id: UUID):
+    booking = booking_mark_no_show(booking_id=_staff_booking(request, booking_id), actor=request.user)
+    return BookingStatusOut(booking_id=booking.pk, status=booking.status)
+
+
+def _staff_booking(request, booking_id: UUID) -> UUID:
+    """Doctors act on their own sessions' bookings, operators on any; anything else is 404."""
+    qs = Booking.objects.filter(pk=booking_id)
+    if not is_operator(request.user):
+        qs = qs.filter(schedule__doctor__user=request.user)
+    if not qs.exists():
+        raise NotFound(_("预约不存在"), code="booking_not_found")
+    return booking_id

@@ -172,3 +172,19 @@ def django_capture_on_commit_callbacks_ctx():
     from django.test import TestCase
 
     return TestCase.captureOnCommitCallbacks(execute=False)
+
+
+def test_staff_check_in_and_no_show_endpoints(db, dr_li, pharmacist_zhao):
+    from django.test import Client
+
+    schedule = make_schedule(dr_li, days_ahead=0)
+    user, patient = patient_account("staffcheck")
+    booking = booking_hold(account=user, schedule_id=schedule.pk, patient_id=patient.pk)
+    Booking.objects.filter(pk=booking.pk).update(status=BookingStatus.CONFIRMED, seq=1)
+    stranger = Client(enforce_csrf_checks=False)
+    stranger.force_login(pharmacist_zhao)
+    assert stranger.post(f"/api/staff/bookings/{booking.pk}/check-in").status_code == 404
+    doctor = Client()
+    doctor.force_login(dr_li)
+    resp = doctor.post(f"/api/staff/bookings/{booking.pk}/check-in")
+    assert resp.status_code == 200 and resp.json()["status"] == "checked_in"

@@ -96,10 +96,33 @@ def _seed_patient(openid: str, display_name: str, profiles: list[tuple[str, str,
             guardian = profile
 
 
+def _seed_schedules() -> None:
+    """Weekly templates for every doctor, and this week and next built from them (放号 7 days ahead)."""
+    from datetime import time, timedelta
+
+    from backend.scheduling.models import ScheduleTemplate
+    from backend.scheduling.services.schedules import schedule_week_build
+
+    fees = {"chief": 10000, "associate_chief": 8000}
+    for doctor in DoctorProfile.objects.all():
+        for weekday in range(6):
+            ScheduleTemplate.objects.get_or_create(
+                doctor=doctor, weekday=weekday, period="morning", visit_type="offline",
+                defaults={"capacity": 20, "fee_fen": fees.get(doctor.title, 5000), "starts_at": time(8, 0)})
+            ScheduleTemplate.objects.get_or_create(
+                doctor=doctor, weekday=weekday, period="afternoon", visit_type="online_text",
+                defaults={"capacity": 10, "fee_fen": 3000, "starts_at": time(14, 0)})
+    operator = User.objects.filter(username=people.OPERATOR[0]).first()
+    today = timezone.localdate()
+    for week in (today, today + timedelta(days=7)):
+        schedule_week_build(week_start=week, actor=operator)
+
+
 @transaction.atomic
 def seed_demo() -> dict[str, str]:
     logins = demo_logins()
     _seed_staff(logins)
+    _seed_schedules()
     for openid, display_name, profiles in people.PATIENTS:
         _seed_patient(openid, display_name, profiles)
     path = state_dir() / "demo-logins.json"

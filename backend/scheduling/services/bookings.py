@@ -53,6 +53,14 @@ def _take_place(schedule_id: object) -> None:
         raise Conflict(_("该时段号源已满"), code="booking_slot_full")
 
 
+def _refuse_if_sold_out(schedule_id: object) -> None:
+    """Fast path for a release storm: most requests arrive after the places are gone. Refusing on a
+    value a moment stale is harmless; taking a place is still only the conditional UPDATE."""
+    row = Schedule.objects.filter(pk=schedule_id).values("remaining", "status", "release_at").first()
+    if row and row["remaining"] == 0 and row["status"] == ScheduleStatus.OPEN and row["release_at"] <= timezone.now():
+        raise Conflict(_("该时段号源已满"), code="booking_slot_full")
+
+
 def _give_back_place(schedule_id: object) -> None:
     Schedule.objects.filter(pk=schedule_id, remaining__lt=F("capacity")).update(remaining=F("remaining") + 1)
 
@@ -60,6 +68,7 @@ def _give_back_place(schedule_id: object) -> None:
 @transaction.atomic
 def booking_hold(*, account: User, schedule_id: object, patient_id: object) -> Booking:
     """Hold one place for a verified 就诊人; it must be paid within BOOKING_HOLD_SECONDS."""
+    _refuse_if_sold_out(schedule_id)
     patient = patient_profile_owned(owner=account, profile_id=patient_id)
     if not patient.is_verified:
         raise ValidationFailed(_("请先完成就诊人实名认证"), code="profile_not_verified")

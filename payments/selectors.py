@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet, Sum
 
+from backend.core.authz import get_owned_or_404
 from payments.models import PaymentIntent, PaymentTransaction, Refund
 from payments.states import LIVE_REFUND, TransactionKind
 
@@ -40,6 +41,4 @@ def intent_amounts(intent_id: object) -> IntentAmounts:
 
 
 def intent_of_account(*, account, intent_id: object) -> PaymentIntent:
-    from backend.core.authz import get_owned_or_404
-
     return get_owned_or_404(PaymentIntent.objects.all(), pk=intent_id, owner_field="account", owner=account)

@@ -14,8 +14,8 @@ def bookings_expire_due() -> int:
 
 
 @shared_task(acks_late=True, autoretry_for=(GatewayRetryable,), retry_backoff=True, max_retries=8)
-def booking_refund(booking_id: str) -> int:
-    return refunds.booking_refund(booking_id=booking_id)
+def booking_refund(booking_id: str, kind: str = "cancelled") -> int:
+    return refunds.booking_refund(booking_id=booking_id, kind=kind)
 
 
 @shared_task(acks_late=True, autoretry_for=(GatewayRetryable,), retry_backoff=True, max_retries=5)

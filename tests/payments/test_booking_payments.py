@@ -107,7 +107,8 @@ def test_stopping_a_session_cancels_refunds_and_notifies_everyone(pay, login, dr
     assert set(Booking.objects.filter(schedule=schedule).values_list("status", flat=True)) == {"cancelled"}
     for _, no in paid:
         assert pay.wechat.truth()[no] == {"paid": 5000, "refunded": 5000}
-        assert Refund.objects.get(intent__out_trade_no=no).status == RefundStatus.SUCCEEDED
+        refund = Refund.objects.get(intent__out_trade_no=no)
+        assert refund.status == RefundStatus.SUCCEEDED and refund.reason == "医生停诊全额退款"
     stopped = [m for m in sandboxes.wechat.messages() if "停诊" in str(m.get("data"))]
     assert len(stopped) == 2
     schedule.refresh_from_db()

@@ -188,3 +188,51 @@ def test_staff_check_in_and_no_show_endpoints(db, dr_li, pharmacist_zhao):
     doctor.force_login(dr_li)
     resp = doctor.post(f"/api/staff/bookings/{booking.pk}/check-in")
     assert resp.status_code == 200 and resp.json()["status"] == "checked_in"
+
+
+def test_online_visits_are_not_checked_in(db, dr_li):
+    schedule = make_schedule(dr_li, days_ahead=0, visit_type="online_text")
+    user, patient = patient_account("online")
+    booking = booking_hold(account=user, schedule_id=schedule.pk, patient_id=patient.pk)
+    Booking.objects.filter(pk=booking.pk).update(status=BookingStatus.CONFIRMED)
+    with pytest.raises(DomainError) as exc:
+        booking_check_in(booking_id=booking.pk, actor=dr_li)
+    assert exc.value.code == "check_in_online_visit"
+
+
+def test_a_notice_that_meets_a_busy_wechat_is_retried_and_not_lost(db, dr_li, sandboxes, settings):
+    from backend.accounts.models import WeChatIdentity
+    from backend.gateways.errors import GatewayRetryable
+    from backend.scheduling.models import NoticeLog, SubscriptionGrant
+    from backend.scheduling.services.notices import booking_notice_send, subscriptions_grant
+
+    schedule = make_schedule(dr_li)
+    user, patient = patient_account("notice")
+    WeChatIdentity.objects.create(user=user, appid=settings.WECHAT_APPID, openid="oNOTICE")
+    booking = booking_hold(account=user, schedule_id=schedule.pk, patient_id=patient.pk)
+    template = settings.BOOKING_NOTICE_TEMPLATES["confirmed"]
+    subscriptions_grant(account=user, template_ids=[template])
+    sandboxes.wechat.grant_subscription("oNOTICE", template)
+    sandboxes.wechat.fail_next("/cgi-bin/message/subscribe/send", "http500")
+    with pytest.raises(GatewayRetryable):
+        booking_notice_send(booking_id=booking.pk, kind="confirmed")
+    assert SubscriptionGrant.objects.get(account=user).remaining == 1  # not spent by the failure
+    assert booking_notice_send(booking_id=booking.pk, kind="confirmed") == "sent"
+    assert booking_notice_send(booking_id=booking.pk, kind="confirmed") == "already_sent"
+    assert list(NoticeLog.objects.filter(booking=booking).values_list("status", flat=True).order_by("id")) == [
+        "retrying", "sent"]
+    assert len([m for m in sandboxes.wechat.messages() if m.get("touser") == "oNOTICE"]) >= 1
+
+
+def test_without_a_subscription_nothing_is_sent_and_that_is_recorded(db, dr_li, sandboxes, settings):
+    from backend.accounts.models import WeChatIdentity
+    from backend.scheduling.models import NoticeLog
+    from backend.scheduling.services.notices import booking_notice_send
+
+    schedule = make_schedule(dr_li)
+    user, patient = patient_account("nosub")
+    WeChatIdentity.objects.create(user=user, appid=settings.WECHAT_APPID, openid="oNOSUB")
+    booking = booking_hold(account=user, schedule_id=schedule.pk, patient_id=patient.pk)
+    assert booking_notice_send(booking_id=booking.pk, kind="confirmed") == "not_subscribed"
+    assert not [m for m in sandboxes.wechat.messages() if m.get("touser") == "oNOSUB"]
+    assert NoticeLog.objects.get(booking=booking).status == "not_subscribed"

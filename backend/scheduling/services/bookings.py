@@ -22,7 +22,7 @@ from backend.core.errors import Conflict, NotFound, PermissionDenied, Validation
 from backend.core.transitions import transition
 from backend.scheduling.models import Booking, Schedule
 from backend.scheduling.selectors import booking_qs_for_update
-from backend.scheduling.states import ACTIVE_BOOKING, BookingStatus, ScheduleStatus
+from backend.scheduling.states import ACTIVE_BOOKING, BookingStatus, ScheduleStatus, VisitType
 
 
 def _check_credit(account: User) -> None:
@@ -165,7 +165,7 @@ def _after_cancel(booking: Booking, was_paid: bool, kind: str) -> None:
     from backend.scheduling.tasks import booking_refund
 
     if was_paid:
-        transaction.on_commit(lambda: booking_refund.delay(booking_id=str(booking.pk)), robust=True)
+        transaction.on_commit(lambda: booking_refund.delay(booking_id=str(booking.pk), kind=kind), robust=True)
         notice_on_commit(booking_id=booking.pk, kind=kind)
 
 
@@ -191,6 +191,8 @@ def schedule_stop(*, schedule_id: object, actor: User, reason: str) -> int:
 @transaction.atomic
 def booking_check_in(*, booking_id: object, actor: User) -> Booking:
     booking = booking_qs_for_update().select_related("schedule").get(pk=booking_id)
+    if booking.schedule.visit_type != VisitType.OFFLINE:
+        raise Conflict(_("线上复诊无需到院签到"), code="check_in_online_visit")
     if booking.schedule.date != timezone.localdate():
         raise Conflict(_("只能在就诊当日签到"), code="check_in_wrong_day")
     transition(Booking, pk=booking.pk, source=[BookingStatus.CONFIRMED], target=BookingStatus.CHECKED_IN,

@@ -9,8 +9,10 @@ from payments.selectors import intent_amounts
 from payments.services.refunds import refund_create
 from payments.states import IntentStatus
 
+REASONS = {"cancelled": "预约取消全额退款", "stopped": "医生停诊全额退款"}
 
-def booking_refund(*, booking_id: object) -> int:
+
+def booking_refund(*, booking_id: object, kind: str = "cancelled") -> int:
     """Refund what is still refundable on the booking's paid intent; idempotent (0 when nothing is left)."""
     intent = PaymentIntent.objects.filter(payable_type=KIND, payable_id=str(booking_id),
                                           status=IntentStatus.SUCCEEDED).first()
@@ -20,7 +22,8 @@ def booking_refund(*, booking_id: object) -> int:
     if amount <= 0:
         return 0
     try:
-        refund_create(intent_id=intent.pk, amount_fen=amount, reason="预约取消全额退款", actor=None)
+        refund_create(intent_id=intent.pk, amount_fen=amount, reason=REASONS.get(kind, REASONS["cancelled"]),
+                      actor=None)
     except Conflict:  # a concurrent run took it first
         return 0
     return amount

@@ -6,9 +6,10 @@ from django.conf import settings
 from ninja import NinjaAPI
 from ninja.throttling import AnonRateThrottle, UserRateThrottle
 
+from backend.consultations import api as staff_consultations
 from backend.scheduling import api as staff_scheduling
 from miniprogram_api.errors import install_error_handlers
-from miniprogram_api.routers import auth, booking, patients, payments
+from miniprogram_api.routers import auth, booking, consultations, patients, payments
 
 api = NinjaAPI(
     title="岐黄互联网中医院 API",
@@ -24,4 +25,6 @@ api.add_router("", auth.router)
 api.add_router("", patients.router)
 api.add_router("", payments.router)
 api.add_router("", booking.router)
+api.add_router("", consultations.router)
 api.add_router("", staff_scheduling.router)
+api.add_router("", staff_consultations.router)

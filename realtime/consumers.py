@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from backend.core.publish import account_group
+
 CLOSE_NOT_AUTHENTICATED = 4401
-
-
-def account_group(user_id: object) -> str:
-    return f"account.{user_id}"
 
 
 class AccountEventsConsumer(AsyncJsonWebsocketConsumer):

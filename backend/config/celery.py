@@ -15,6 +15,12 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "bookings-reminders": {"task": "backend.scheduling.tasks.reminders_due", "schedule": 300.0},
     "bookings-expire-holds": {"task": "backend.scheduling.tasks.bookings_expire_due", "schedule": 30.0},
+    "consultations-expire": {"task": "backend.consultations.tasks.consultations_expire_due", "schedule": 60.0},
+    "consultations-end-idle": {"task": "backend.consultations.tasks.consultations_end_idle", "schedule": 600.0},
+    "consultations-retention-purge": {
+        "task": "backend.consultations.tasks.retention_purge",
+        "schedule": crontab(hour=4, minute=7),
+    },
     "payments-close-expired": {"task": "payments.tasks.intents_close_expired", "schedule": 60.0},
     "payments-reconcile": {"task": "payments.tasks.intents_reconcile", "schedule": 60.0},
     "payments-daily-bills": {"task": "payments.tasks.bills_reconcile", "schedule": crontab(hour=10, minute=5)},

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "backend.accounts",
     "payments",
     "backend.scheduling",
+    "backend.consultations",
     *([] if PRODUCTION else ["backend.demo"]),
 ]
 
@@ -173,6 +174,27 @@ BOOKING_NOTICE_TEMPLATES = {
     kind: env_str(f"WECHAT_TEMPLATE_{kind.upper()}", f"TPL_BOOKING_{kind.upper()}")
     for kind in ("confirmed", "cancelled", "stopped", "waitlist_offer", "day_before", "soon")
 }
+
+# --- online follow-up consultations (issue 5; IH-01…IH-03, IH-13, IH-20, IH-24) ----------------
+ONLINE_FIRST_VISIT_FORBIDDEN = env_bool("ONLINE_FIRST_VISIT_FORBIDDEN", default=True)  # IH-01, a policy
+PRIOR_VISIT_MAX_AGE_DAYS = env_int("PRIOR_VISIT_MAX_AGE_DAYS", 365)  # [U] how old a prior diagnosis may be
+CONSULT_PAY_SECONDS = env_int("CONSULT_PAY_SECONDS", 15 * 60)  # time to pay after starting
+CONSULT_ACCEPT_HOURS = env_int("CONSULT_ACCEPT_HOURS", 24)  # not accepted in time → cancelled and refunded
+CONSULT_IDLE_END_HOURS = env_int("CONSULT_IDLE_END_HOURS", 24)  # no message for this long → ended
+CONSULT_FOLLOW_UP_HOURS = env_int("CONSULT_FOLLOW_UP_HOURS", 48)  # 追问 window after the end …
+CONSULT_FOLLOW_UP_MESSAGES = env_int("CONSULT_FOLLOW_UP_MESSAGES", 3)  # … and how many patient messages
+CONSULT_REFUND_ON_TERMINATION = env_bool("CONSULT_REFUND_ON_TERMINATION", default=True)  # IH-02 → full refund
+CONSULT_RECALL_SECONDS = env_int("CONSULT_RECALL_SECONDS", 120)
+CONSULT_MESSAGE_RATE = env_str("CONSULT_MESSAGE_RATE", "30/60")  # messages per seconds, per sender and visit
+CONSULT_MAX_MESSAGE_CHARS = env_int("CONSULT_MAX_MESSAGE_CHARS", 2000)
+CONSULT_UPLOAD_MAX_BYTES = env_int("CONSULT_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
+MEDIA_URL_TTL_SECONDS = env_int("MEDIA_URL_TTL_SECONDS", 300)  # signed image URLs
+# IH-20: records ≥ 15 years, chat and media ≥ 3 years; shorter values are refused
+RETENTION_RECORD_DAYS = env_int("RETENTION_RECORD_DAYS", 15 * 366)
+RETENTION_CHAT_DAYS = env_int("RETENTION_CHAT_DAYS", 3 * 366)
+if RETENTION_RECORD_DAYS < 15 * 365 or RETENTION_CHAT_DAYS < 3 * 365:
+    raise ImproperlyConfigured("IH-20: RETENTION_RECORD_DAYS ≥ 15 years and RETENTION_CHAT_DAYS ≥ 3 years")
+HIS_IMPORT_TOKEN = secret("HIS_IMPORT_TOKEN", PRODUCTION)  # the HIS posts offline visits with this bearer token
 
 # --- payments (issue 3): the sandboxes by default ------------------------------------------------
 PAYMENT_NOTIFY_BASE_URL = env_str("PAYMENT_NOTIFY_BASE_URL", "http://127.0.0.1:8000")  # our public URL

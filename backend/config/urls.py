@@ -3,6 +3,7 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
 from backend.accounts import views as account_views
+from backend.consultations import views as consultation_views
 from backend.core import health
 from miniprogram_api.api import api
 from payments import views as payment_views
@@ -17,6 +18,7 @@ urlpatterns = [
     path("api/", api.urls),
     path("payments/notify/wechat", payment_views.wechat_notify, name="payments-notify-wechat"),
     path("payments/notify/alipay", payment_views.alipay_notify, name="payments-notify-alipay"),
+    path("media/c/<str:token>", consultation_views.media_signed, name="consultation-media"),
     path("admin/login/", account_views.admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("staff/login/", account_views.staff_login, name="staff-login"),

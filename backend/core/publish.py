@@ -11,6 +11,11 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 
+def account_group(user_id: object) -> str:
+    """Events addressed to one account (its own records' status changes, notices)."""
+    return f"account.{user_id}"
+
+
 def event_message(event: Any) -> dict[str, Any]:
     """The channel-layer message for a dataclass event: JSON-safe by construction."""
     if not dataclasses.is_dataclass(event):

@@ -24,7 +24,7 @@ from payments.selectors import intent_amounts, payment_intent_qs_for_update, ref
 from payments.services.flags import intent_flag
 from payments.services.ledger import refund_succeeded_record
 from payments.services.urls import notify_url
-from payments.states import RefundStatus
+from payments.states import IntentStatus, RefundStatus
 
 UNCLEAR_ANSWERS = frozenset({"bad_response_signature", "malformed_response", "bad_response", "timeout"})
 
@@ -109,3 +109,20 @@ def refund_mark_failed(refund: Refund, *, reason: str) -> None:
         intent_flag(refund.intent, f"refund_failed:{refund.out_refund_no}:{reason}")
         audit_record(action="payment.refund_failed", obj=refund.intent,
                      detail={"refund": refund.out_refund_no, "reason": reason, "automatic": refund.automatic})
+
+
+def payable_refund_remaining(*, payable_type: str, payable_id: object, reason: str) -> int:
+    """Refund whatever is still refundable on a payable's captured intent (a full refund after a
+    cancellation). Idempotent: 0 when nothing was paid or nothing is left. Call after commit."""
+    intent = PaymentIntent.objects.filter(payable_type=payable_type, payable_id=str(payable_id),
+                                          status=IntentStatus.SUCCEEDED).first()
+    if intent is None:
+        return 0
+    amount = intent_amounts(intent.pk).refundable_fen
+    if amount <= 0:
+        return 0
+    try:
+        refund_create(intent_id=intent.pk, amount_fen=amount, reason=reason, actor=None, automatic=True)
+    except Conflict:  # a concurrent run took it first
+        return 0
+    return amount

@@ -1,0 +1,8 @@
+"""Staff surface of consultations (session auth): the doctor console's queue and visit actions, the record."""
+
+from ninja import Router
+
+from backend.consultations.api import visits
+
+router = Router()
+router.add_router("", visits.router)

@@ -1,0 +1,19 @@
+"""Plain Django views of consultations: signed media links (the mini-program's <image> cannot send headers)."""
+
+from __future__ import annotations
+
+from django.http import FileResponse, JsonResponse
+
+from backend.consultations.services.media import media_from_signed
+from backend.core.errors import DomainError
+
+
+def media_signed(request, token: str):
+    try:
+        media = media_from_signed(token)
+    except DomainError as exc:
+        return JsonResponse({"code": exc.code, "message": str(exc.message), "detail": None}, status=exc.status)
+    response = FileResponse(media.file.open("rb"), content_type=media.content_type)
+    response["Cache-Control"] = "private, max-age=60"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

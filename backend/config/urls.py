@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from backend.accounts import views as account_views
@@ -24,4 +24,5 @@ urlpatterns = [
     path("staff/login/", account_views.staff_login, name="staff-login"),
     path("staff/logout/", account_views.staff_logout, name="staff-logout"),
     path("staff/", account_views.staff_home, name="staff-home"),
+    path("console/", include("backend.consultations.urls")),
 ]

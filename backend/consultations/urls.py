@@ -1,0 +1,3 @@
+"""The doctor console's pages (server-rendered; a little JavaScript, no build step)."""
+
+urlpatterns: list = []

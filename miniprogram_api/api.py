@@ -7,6 +7,7 @@ from ninja import NinjaAPI
 from ninja.throttling import AnonRateThrottle, UserRateThrottle
 
 from backend.consultations import api as staff_consultations
+from backend.consultations.api import his
 from backend.scheduling import api as staff_scheduling
 from miniprogram_api.errors import install_error_handlers
 from miniprogram_api.routers import auth, booking, consultations, patients, payments
@@ -28,3 +29,4 @@ api.add_router("", booking.router)
 api.add_router("", consultations.router)
 api.add_router("", staff_scheduling.router)
 api.add_router("", staff_consultations.router)
+api.add_router("", his.router)

@@ -60,6 +60,11 @@ def test_bin_demo_serves_docs_readyz_and_a_seeded_hospital(tmp_path):
         _, profiles = _request(f"{base}/api/patients", token=tokens["access_token"])
         assert [p["name"] for p in profiles["items"]] == ["王建国", "李娜", "王小宝"]
         assert profiles["items"][2]["guardian_id"] == profiles["items"][0]["id"]
+        wang = profiles["items"][0]["id"]  # a follow-up can be founded on the HIS's offline visit
+        _, visits = _request(f"{base}/api/patients/{wang}/offline-visits", token=tokens["access_token"])
+        assert [v["diagnosis"] for v in visits] == ["胃脘痛·脾胃虚寒证；慢性胃炎"]
+        _, services = _request(f"{base}/api/consult/services", token=tokens["access_token"])
+        assert {s["doctor_name"] for s in services} >= {"李思远", "陈静"} and "吴晓" not in str(services)
         assert (tmp_path / "qihuang.sqlite3").exists()
         for channel in ("wechat", "alipay"):  # a payment end to end through the sandbox
             paid = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "manage.py", "demo_pay", "--base", base,

@@ -125,6 +125,9 @@ def seed_demo() -> dict[str, str]:
     _seed_schedules()
     for openid, display_name, profiles in people.PATIENTS:
         _seed_patient(openid, display_name, profiles)
+    from backend.demo.consult_seed import seed_consultations
+
+    seed_consultations()
     path = state_dir() / "demo-logins.json"
     path.write_text(json.dumps(logins, indent=2, ensure_ascii=False))
     path.chmod(0o600)

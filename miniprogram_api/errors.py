@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from django.http import Http404
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -60,6 +61,10 @@ def install_error_handlers(api: NinjaAPI) -> None:
         status = exc.status_code
         return envelope(api, request, status, HTTP_CODES.get(status, "error"),
                         HTTP_MESSAGES.get(status, str(exc)))
+
+    @api.exception_handler(MultiPartParserError)
+    def bad_multipart(request, exc: MultiPartParserError):
+        return envelope(api, request, 400, "bad_multipart", _("上传内容格式错误，请使用 multipart/form-data 上传文件"))
 
     @api.exception_handler(Http404)
     def not_found(request, exc: Http404):

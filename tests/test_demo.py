@@ -71,7 +71,10 @@ def test_bin_demo_serves_docs_readyz_and_a_seeded_hospital(tmp_path):
                                    "--channel", channel], cwd=ROOT, env=env, capture_output=True, text=True,
                                   timeout=60)
             assert paid.returncode == 0 and "paid: status succeeded" in paid.stdout, paid.stdout + paid.stderr
+        consult = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "manage.py", "demo_consult", "--base",
+                                  base], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert consult.returncode == 0 and "paid: waiting for 李思远" in consult.stdout, consult.stdout + consult.stderr
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         out, _ = proc.communicate(timeout=20)
-    assert f"{base}/api/docs" in out and "dr_li" in out and "pharmacist_zhao" in out
+    assert f"{base}/api/docs" in out and f"{base}/console/" in out and "dr_li" in out and "pharmacist_zhao" in out

@@ -68,7 +68,8 @@ class Command(BaseCommand):
   Staff login            {base}/staff/login/
   Operator admin         {base}/admin/
   Readiness              {base}/readyz
-  Doctor console         (issue 5)   Review queue (issue 7)   Courier app (issue 8)
+  Doctor console         {base}/console/   (log in as dr_li)
+  Review queue (issue 7)   Courier app (issue 8)
 
   Staff demo logins (generated for this install, kept in .data/demo-logins.json):
 {staff}
@@ -80,6 +81,9 @@ class Command(BaseCommand):
 
   Take a payment end to end (WeChat Pay or Alipay sandbox → notification → ledger):
     .venv/bin/python manage.py demo_pay --base {base} --channel wechat --amount-fen 2500
+
+  Send a paid follow-up consultation to dr_li's console (it appears live):
+    .venv/bin/python manage.py demo_consult --base {base}
 
   Press Ctrl+C to stop.
 """

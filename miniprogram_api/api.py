@@ -10,7 +10,7 @@ from backend.consultations import api as staff_consultations
 from backend.consultations.api import his
 from backend.scheduling import api as staff_scheduling
 from miniprogram_api.errors import install_error_handlers
-from miniprogram_api.routers import auth, booking, consultations, patients, payments
+from miniprogram_api.routers import auth, booking, consultation_records, consultations, patients, payments
 
 api = NinjaAPI(
     title="岐黄互联网中医院 API",
@@ -27,6 +27,7 @@ api.add_router("", patients.router)
 api.add_router("", payments.router)
 api.add_router("", booking.router)
 api.add_router("", consultations.router)
+api.add_router("", consultation_records.router)
 api.add_router("", staff_scheduling.router)
 api.add_router("", staff_consultations.router)
 api.add_router("", his.router)

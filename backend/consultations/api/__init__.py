@@ -2,7 +2,8 @@
 
 from ninja import Router
 
-from backend.consultations.api import visits
+from backend.consultations.api import records, visits
 
 router = Router()
 router.add_router("", visits.router)
+router.add_router("", records.router)

@@ -9,6 +9,7 @@ from django.utils import timezone
 from backend.accounts.models import DoctorProfile, PatientProfile
 from backend.accounts.services.staff import doctor_assert_may_consult_online
 from backend.consultations.models import ConsentTerms, OfflineVisit, OnlineService
+from backend.consultations.services.records import diagnosis_codes_load_bundled
 from backend.core.errors import PermissionDenied
 
 CONSENT_VERSION = "2026.1"
@@ -41,6 +42,7 @@ def _qualified(doctor: DoctorProfile) -> bool:
 
 
 def seed_consultations() -> None:
+    diagnosis_codes_load_bundled()  # the demo's code table (replace with the official one by import)
     ConsentTerms.objects.get_or_create(version=CONSENT_VERSION, defaults=dict(
         title="互联网诊疗知情同意书", body=CONSENT_TEXT, effective_at=timezone.now() - timedelta(days=1)))
     for doctor in DoctorProfile.objects.select_related("department"):

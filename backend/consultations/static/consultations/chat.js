@@ -7,7 +7,8 @@ import { $, API, LiveSocket, api, el, formatTime, newId, showError, wsUrl } from
 const ROLE = { patient: "患者", doctor: "医生", system: "系统" };
 const VIEW = { surface: "舌面", underside: "舌下" };
 const RECALL_MS = 2 * 60 * 1000;
-const OFFLINE_TICK_MS = 4000;
+const OFFLINE_TICK_MS = 5000;
+const REFUSED_POLL_EVERY = 3; // ticks: a pool visit (socket refused until accepted) is read every 15 s
 const TYPING_EVERY_MS = 3000;
 const TYPING_SHOW_MS = 4000;
 
@@ -23,11 +24,14 @@ export class Chat {
     this.pending = new Map(); // client_msg_id → {frame, node, posting}
     this.lastSeq = 0; // every seq up to this one is on the page
     this.lastTypingSent = 0;
+    this.ticks = 0;
+    this.live = false; // past the history: a new system message means the visit's state changed
     this.bindForm();
   }
 
   async start() {
     await this.poll();
+    this.live = true;
     this.socket = new LiveSocket({
       url: () => wsUrl(`/ws/consultations/${this.id}/?last_seq=${this.lastSeq}`),
       onFrame: (frame) => this.onFrame(frame),
@@ -94,6 +98,7 @@ export class Chat {
     this.fill(node, m);
     this.place(node, m.seq);
     if (m.kind === "recall" && m.payload) this.markRecalled(m.payload.seq);
+    if (m.kind === "system" && this.live && this.onStatus) this.onStatus();
     if (m.sender_role === "patient") this.typingEl.hidden = true;
   }
 
@@ -204,8 +209,9 @@ export class Chat {
   }
 
   offlineTick() {
-    if (this.socket.isOpen) return;
-    this.poll();
+    if (this.socket.isOpen || this.socket.state === "connecting") return;
+    this.ticks += 1;
+    if (this.socket.state !== "refused" || this.ticks % REFUSED_POLL_EVERY === 0) this.poll();
     for (const [id, item] of this.pending) {
       if (item.posting) continue;
       item.posting = true;

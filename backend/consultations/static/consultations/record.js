@@ -15,8 +15,10 @@ const PROBLEMS = {
   record_differs_from_signed_version: "病历内容与最新签名版本不一致",
   record_not_signed: "病历尚未签名",
 };
-// The record can be written once the doctor has accepted the visit (the server decides the rest).
-const RECORD_STATUSES = ["in_progress", "ended", "terminated_for_offline_care"];
+// The record is shown once the doctor has accepted the visit; a draft is written while the visit is in progress
+// or ended (the server decides, see RECORD_OPEN); after a termination it is read-only (a signed one may be amended).
+const SHOWN = ["in_progress", "ended", "terminated_for_offline_care"];
+const WRITABLE = ["in_progress", "ended"];
 
 export class Record {
   constructor({ consultationId }) {
@@ -30,9 +32,13 @@ export class Record {
 
   /** Called with each state of the visit: the record is loaded once the visit has been accepted. */
   visitChanged(status) {
-    const open = RECORD_STATUSES.includes(status);
+    const open = SHOWN.includes(status);
+    const writable = WRITABLE.includes(status);
+    if (this.record && writable !== this.writable) this.setMode(this.modeOf(this.record, writable));
+    this.writable = writable;
     this.form.hidden = !open;
     $("#record-closed").hidden = open;
+    if (status === "cancelled") $("#record-closed").textContent = "本次复诊已取消，无需书写病历。";
     if (open && !this.record && !this.loading) this.loading = this.load().finally(() => { this.loading = null; });
   }
 
@@ -81,7 +87,12 @@ export class Record {
       $("#sig-reason").hidden = !latest.reason;
       $("#sig-reason").textContent = latest.reason ? `修改原因：${latest.reason}` : "";
     }
-    this.setMode(signed ? "signed" : "draft");
+    this.setMode(this.modeOf(record, this.writable));
+  }
+
+  modeOf(record, writable) {
+    if (record.status === "signed") return "signed";
+    return writable ? "draft" : "locked";
   }
 
   showSigned(record) {
@@ -91,7 +102,7 @@ export class Record {
 
   setMode(mode) {
     this.form.dataset.mode = mode;
-    const readonly = mode === "signed";
+    const readonly = mode === "signed" || mode === "locked";
     this.form.classList.toggle("readonly", readonly);
     for (const field of this.form.querySelectorAll("input, textarea, select")) {
       if (field.id !== "r-amend-reason") field.disabled = readonly;

@@ -70,9 +70,13 @@ function render(v) {
   record.visitChanged(v.status);
 }
 
+let loads = 0;
+
 async function load() {
+  const mine = ++loads;
   try {
-    render(await api("GET", base));
+    const v = await api("GET", base);
+    if (mine === loads) render(v); // an older answer never overwrites a newer one
   } catch (err) {
     showError(err);
   }
@@ -81,7 +85,9 @@ async function load() {
 async function act(button, path, body, done) {
   button.disabled = true;
   try {
-    render(await api("POST", `${base}/${path}`, body));
+    const v = await api("POST", `${base}/${path}`, body);
+    loads += 1;
+    render(v);
     if (done) notify(done, "ok");
   } catch (err) {
     showError(err);

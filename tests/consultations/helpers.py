@@ -7,6 +7,7 @@ import itertools
 from datetime import timedelta
 
 from django.db import transaction
+from django.test import Client
 from django.utils import timezone
 from PIL import Image
 
@@ -64,3 +65,19 @@ def png_bytes(size: tuple[int, int] = (8, 8), color: str = "red", fmt: str = "PN
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, format=fmt)
     return buf.getvalue()
+
+
+def staff_client(user: User) -> Client:
+    """A staff browser session (the console's API calls use the session cookie)."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def patient_client(user: User) -> Client:
+    """A mini-program client: every request carries a fresh access token."""
+    from backend.accounts.services.tokens import token_family_start
+
+    client = Client()
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token_family_start(user=user).access_token}"
+    return client

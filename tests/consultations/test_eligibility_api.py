@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from backend.accounts.models import DoctorProfile, PatientProfile, VerificationStatus
@@ -14,19 +13,20 @@ from backend.core.models import AuditEvent
 from payments.models import PaymentIntent, Refund
 from payments.states import RefundStatus
 from tests.conftest import ID_WANG, profile_payload
-from tests.consultations.helpers import TERMS_VERSION, consent_terms, doctor_service, offline_visit, png_bytes
+from tests.consultations.helpers import (
+    TERMS_VERSION,
+    consent_terms,
+    doctor_service,
+    offline_visit,
+    png_bytes,
+    staff_client,
+)
 
 
 def _verified(who) -> PatientProfile:
     created = who.post("/api/patients", profile_payload(id_number=ID_WANG)).json()
     PatientProfile.objects.filter(pk=created["id"]).update(verification_status=VerificationStatus.VERIFIED)
     return PatientProfile.objects.get(pk=created["id"])
-
-
-def _doctor(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _start(who, patient, service, **extra):
@@ -71,7 +71,7 @@ def test_with_a_hospital_record_the_consultation_opens(setup, pay, patient_wang,
     assert consent.terms.version == TERMS_VERSION and consent.ip == "127.0.0.1" and consent.accepted_at
     _pay(pay, patient_wang, body["id"])
     assert patient_wang.get(f"/api/consultations/{body['id']}").json()["status"] == "waiting"
-    accepted = _doctor(dr_li).post(f"/api/staff/consultations/{body['id']}/accept", {},
+    accepted = staff_client(dr_li).post(f"/api/staff/consultations/{body['id']}/accept", {},
                                    content_type="application/json")
     assert accepted.status_code == 200, accepted.content
     assert accepted.json()["status"] == "in_progress"
@@ -107,7 +107,7 @@ def test_uploaded_proof_needs_the_doctor_and_a_rejection_refunds(setup, pay, pat
     assert resp.status_code == 201 and resp.json()["eligibility_status"] == "pending_doctor"
     cid = resp.json()["id"]
     _pay(pay, patient_wang, cid)
-    doctor = _doctor(dr_li)
+    doctor = staff_client(dr_li)
     seen = doctor.get(f"/api/staff/consultations/{cid}").json()
     assert [p["id"] for p in seen["proofs"]] == [proof.json()["id"]]
     assert doctor.get(seen["proofs"][0]["url"]).status_code == 200
@@ -129,7 +129,7 @@ def test_proof_confirmed_by_the_doctor_opens_the_visit(setup, pay, patient_wang,
     cid = _start(patient_wang, patient, service, proof_media_ids=[proof["id"]], proof_kind="discharge_summary",
                  stated_diagnosis="冠心病").json()["id"]
     _pay(pay, patient_wang, cid)
-    ok = _doctor(dr_li).post(f"/api/staff/consultations/{cid}/accept", {"prior_confirmed": True},
+    ok = staff_client(dr_li).post(f"/api/staff/consultations/{cid}/accept", {"prior_confirmed": True},
                              content_type="application/json")
     assert ok.status_code == 200 and ok.json()["eligibility_status"] == "confirmed"
 
@@ -160,7 +160,7 @@ def test_unverified_patient_and_junior_doctor_are_refused(setup, patient_wang, d
     assert resp.status_code == 404 and resp.json()["code"] == "online_service_unavailable"
 
 
-def test_child_under_six_needs_guardian_and_accompanying_doctor(setup, pay, patient_wang, dr_li):
+def test_child_under_six_needs_guardian_and_accompanyingstaff_client(setup, pay, patient_wang, dr_li):
     guardian, service = setup
     child = PatientProfile.objects.create(
         owner_id=patient_wang.user_id, name="王小宝", id_type="resident_id", id_number="110101202201010011",
@@ -174,7 +174,7 @@ def test_child_under_six_needs_guardian_and_accompanying_doctor(setup, pay, pati
     assert resp.status_code == 201, resp.content
     cid = resp.json()["id"]
     _pay(pay, patient_wang, cid)
-    doctor = _doctor(dr_li)
+    doctor = staff_client(dr_li)
     summary = doctor.get(f"/api/staff/consultations/{cid}").json()["patient"]
     assert summary["guardian_name"] == guardian.name and "赵医生" in summary["accompanying_doctor"]
     refused = doctor.post(f"/api/staff/consultations/{cid}/accept", {}, content_type="application/json")
@@ -199,7 +199,7 @@ def test_cancel_and_terminate_refund_in_full(setup, pay, patient_wang, dr_li):
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     cid2 = _start(patient_wang, patient, service, offline_visit_id=str(offline_visit(patient).pk)).json()["id"]
     _pay(pay, patient_wang, cid2)
-    doctor = _doctor(dr_li)
+    doctor = staff_client(dr_li)
     accepted = doctor.post(f"/api/staff/consultations/{cid2}/accept", {}, content_type="application/json")
     assert accepted.status_code == 200
     late = patient_wang.post(f"/api/consultations/{cid2}/cancel", {})

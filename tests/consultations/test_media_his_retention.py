@@ -21,7 +21,7 @@ from backend.consultations.services.messages import message_post
 from backend.consultations.services.retention import retention_purge
 from backend.core.errors import ValidationFailed
 from backend.core.models import AuditEvent
-from tests.consultations.helpers import in_progress, png_bytes
+from tests.consultations.helpers import in_progress, patient_client, png_bytes, staff_client
 from tests.scheduling.helpers import patient_account
 
 
@@ -31,15 +31,6 @@ def visit(db, dr_li):
     return user, in_progress(user, patient, dr_li)
 
 
-def _client(user) -> Client:
-    from backend.accounts.services.tokens import token_family_start
-
-    client = Client()
-    pair = token_family_start(user=user)
-    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {pair.access_token}"
-    return client
-
-
 def _upload(client, cid, data: bytes, purpose="chat_image", name="a.png"):
     return client.post(f"/api/consultations/{cid}/media?purpose={purpose}",
                        {"file": SimpleUploadedFile(name, data, content_type="image/png")})
@@ -47,7 +38,7 @@ def _upload(client, cid, data: bytes, purpose="chat_image", name="a.png"):
 
 def test_images_are_checked_stored_and_served_by_expiring_links(visit, settings, dr_li):
     user, c = visit
-    client = _client(user)
+    client = patient_client(user)
     assert _upload(client, c.pk, b"GIF89a....").json()["code"] == "upload_type_invalid"
     settings.CONSULT_UPLOAD_MAX_BYTES = 100
     big = _upload(client, c.pk, png_bytes((200, 200), "blue"))
@@ -69,7 +60,7 @@ def test_images_are_checked_stored_and_served_by_expiring_links(visit, settings,
     forged = Client().get(up.json()["url"][:-3] + "abc")
     assert forged.status_code == 404
     stranger, _ = patient_account("stranger")
-    assert _upload(_client(stranger), c.pk, png_bytes()).status_code == 404
+    assert _upload(patient_client(stranger), c.pk, png_bytes()).status_code == 404
 
 
 def test_someone_elses_image_cannot_be_sent(visit, dr_li):
@@ -84,7 +75,7 @@ def test_tongue_photo_request_and_answer(visit, dr_li):
     user, c = visit
     request, _ = message_post(user=dr_li, consultation_id=c.pk, kind="tongue_request", body="请拍舌面和舌下",
                               payload={"views": ["surface", "underside"]})
-    client = _client(user)
+    client = patient_client(user)
     surface = _upload(client, c.pk, png_bytes(color="pink"), purpose="tongue").json()["id"]
     under = _upload(client, c.pk, png_bytes(color="purple"), purpose="tongue").json()["id"]
     half = client.post(f"/api/consultations/{c.pk}/messages", {"kind": "tongue_photos", "payload": {
@@ -125,12 +116,11 @@ def test_his_import_needs_the_token_and_upserts(db, settings):
 
 def test_every_read_is_audited(visit, dr_li):
     user, c = visit
-    client = _client(user)
+    client = patient_client(user)
     before = AuditEvent.objects.filter(object_id=str(c.pk), action__startswith="consultation.read").count()
     client.get(f"/api/consultations/{c.pk}")
     client.get(f"/api/consultations/{c.pk}/messages")
-    doctor = Client()
-    doctor.force_login(dr_li)
+    doctor = staff_client(dr_li)
     doctor.get(f"/api/staff/consultations/{c.pk}")
     doctor.get(f"/api/staff/consultations/{c.pk}/messages?after_seq=1")
     actions = list(AuditEvent.objects.filter(object_id=str(c.pk), action__startswith="consultation.read")
@@ -142,7 +132,7 @@ def test_every_read_is_audited(visit, dr_li):
 def test_retention_purges_only_what_is_past_it(visit, dr_li, settings, django_capture_on_commit_callbacks):
     user, c = visit
     message_post(user=user, consultation_id=c.pk, kind="text", body="三年前的消息")
-    client = _client(user)
+    client = patient_client(user)
     media_id = _upload(client, c.pk, png_bytes()).json()["id"]
     consultation_end(user=dr_li, consultation_id=c.pk)
     ClinicalRecord.objects.create(consultation=c, doctor=c.doctor, chief_complaint="胃脘痛")

@@ -76,7 +76,7 @@ def test_with_a_hospital_record_the_consultation_opens(setup, pay, patient_wang,
     assert accepted.status_code == 200, accepted.content
     assert accepted.json()["status"] == "in_progress"
     kinds = [m["body"] for m in patient_wang.get(f"/api/consultations/{body['id']}/messages").json()]
-    assert kinds == ["已支付，等待医生接诊", "李医生医生已接诊"]
+    assert kinds == ["已支付，等待医生接诊", "李医生已接诊"]
 
 
 def test_someone_elses_hospital_record_is_refused(setup, patient_wang, patient_zhang):

@@ -83,8 +83,8 @@ def consultation_accept(*, user, consultation_id: object, prior_confirmed: bool 
                doctor=doctor, accepted_at=now, eligibility_status=EligibilityStatus.CONFIRMED,
                companions_confirmed_at=now if c.guardian_id else None, updated_at=now)
     c.refresh_from_db()
-    system_message(c, _t("%(name)s医生已接诊") % {"name": doctor.user.display_name or doctor.user.username},
-                   event="accepted")
+    name = (doctor.user.display_name or doctor.user.username).removesuffix("医生")
+    system_message(c, _t("%(name)s医生已接诊") % {"name": name}, event="accepted")
     audit_record(action="consultation.accepted", actor=user, obj=c,
                  detail={"prior_confirmed": prior_confirmed, "companions_confirmed": companions_confirmed})
     _announce(c)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 
 from backend.consultations.services.media import media_from_signed
 from backend.core.errors import DomainError
@@ -13,7 +13,8 @@ def media_signed(request, token: str):
         media = media_from_signed(token)
     except DomainError as exc:
         return JsonResponse({"code": exc.code, "message": str(exc.message), "detail": None}, status=exc.status)
-    response = FileResponse(media.file.open("rb"), content_type=media.content_type)
+    with media.file.open("rb") as handle:  # images are ≤ CONSULT_UPLOAD_MAX_BYTES; object storage in production
+        response = HttpResponse(handle.read(), content_type=media.content_type)
     response["Cache-Control"] = "private, max-age=60"
     response["X-Content-Type-Options"] = "nosniff"
     return response

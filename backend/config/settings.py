@@ -97,7 +97,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNELS_PREFIX", "qihuang")},
+            # redis-py 8 times reads out after 5 s by default, exactly channels-redis's blocking receive
+            # (BZPOPMIN 5 s): an idle socket's consumer would die. Reads must be allowed to wait longer.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
+                       "prefix": env_str("CHANNELS_PREFIX", "qihuang")},
         }
     }
 else:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 
 import pytest
 from django.db import connections
 
-from backend.accounts.models import DoctorProfile, DoctorTitle, Role
-from backend.accounts.services.staff import StaffAccount, staff_user_create
 from backend.consultations.models import ConsentTerms, Message, OnlineService
 from backend.consultations.services.eligibility import StartRequest, consultation_start
 from backend.consultations.services.lifecycle import consultation_accept
@@ -48,11 +45,8 @@ def test_forty_concurrent_messages_get_forty_distinct_consecutive_numbers(dr_li,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_doctors_race_for_a_pool_visit_one_wins(dr_li, departments):
-    other = staff_user_create(account=StaffAccount("dr_ma", "Ma-Doctor-2026!", "马医生", (Role.DOCTOR,)))
-    DoctorProfile.objects.create(user=other, department=departments["internal"], title=DoctorTitle.ATTENDING,
-                                 qualification_certificate_no="Q2", practice_certificate_no="P2",
-                                 independent_practice_since=date(2012, 1, 1))
+def test_two_doctors_race_for_a_pool_visit_one_wins(dr_li, dr_wu, departments):
+    other = dr_wu
     consent_terms()
     pool = OnlineService.objects.create(department=departments["internal"], kind="text", fee_fen=2500)
     user, patient = patient_account("pool")

@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from django.test import Client
 
-from backend.accounts.models import DoctorProfile, DoctorTitle, Role
-from backend.accounts.services.staff import StaffAccount, staff_user_create
-from tests.consultations.helpers import paid, started
+from tests.consultations.helpers import paid, staff_client, started
 from tests.scheduling.helpers import patient_account
-
-
-def staff_client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def dr_wu(departments):
-    """Another doctor of the same department (內科) as dr_li."""
-    user = staff_user_create(account=StaffAccount("dr_wu", "Wu-Doctor-2026!", "吴医生", (Role.DOCTOR,)))
-    DoctorProfile.objects.create(user=user, department=departments["internal"], title=DoctorTitle.CHIEF,
-                                 qualification_certificate_no="200811110110102",
-                                 practice_certificate_no="110110000012346",
-                                 independent_practice_since=date(2010, 7, 1))
-    return user
 
 
 @pytest.fixture

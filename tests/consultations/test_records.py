@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import date
 
 import pytest
 from django.db import connection, connections
 from django.test import Client
 
-from backend.accounts.models import DoctorProfile, DoctorTitle, Role
-from backend.accounts.services.staff import StaffAccount, staff_user_create
 from backend.consultations.models import ClinicalRecord, ClinicalRecordVersion, DiagnosisCode, SigningKey
 from backend.consultations.services.records import (
     record_amend,
@@ -42,17 +39,6 @@ def wang(db):
 def visit(wang, dr_li):
     user, patient = wang
     return in_progress(user, patient, dr_li)
-
-
-@pytest.fixture
-def dr_wu(departments):
-    """Another doctor of dr_li's department."""
-    user = staff_user_create(account=StaffAccount("dr_wu", "Wu-Doctor-2026!", "吴医生", (Role.DOCTOR,)))
-    DoctorProfile.objects.create(user=user, department=departments["internal"], title=DoctorTitle.CHIEF,
-                                 qualification_certificate_no="200811110110102",
-                                 practice_certificate_no="110110000012346",
-                                 independent_practice_since=date(2010, 7, 1))
-    return user
 
 
 def draft(codes, **overrides) -> dict:

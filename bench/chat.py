@@ -241,7 +241,8 @@ def _machine() -> str:
     return f"{model}, {os.cpu_count()} cores, {platform.platform()}, CPython {platform.python_version()}"
 
 
-def _report(chat: list[float], acks: list[float], base: list[float], idle: dict[str, float], seqs_ok: bool) -> None:
+def _report(chat: list[float], acks: list[float], base: list[float], idle: dict[str, float], seqs_ok: bool,
+            rate: float) -> None:
     print(f"\nchat delivery (patient socket → doctor socket), {MESSAGES} messages, one every "
           f"{INTERVAL * 1000:g} ms, after {WARMUP} warm-up; baseline: Redis PUBLISH → subscriber, same pacing\n")
     print("| path | messages | p50 | p99 | max |\n|---|---:|---:|---:|---:|")
@@ -250,6 +251,8 @@ def _report(chat: list[float], acks: list[float], base: list[float], idle: dict[
     print(_row("raw Redis pub/sub round trip (baseline)", base))
     print(f"\nratio chat/baseline: p50 {statistics.median(chat) / statistics.median(base):.0f}×, "
           f"p99 {_pct(chat, 0.99) / _pct(base, 0.99):.0f}×; doctor saw every seq once, in order: {seqs_ok}")
+    print(f"closed loop, one socket, next message on the ack: {rate:.0f} messages/s stored and broadcast "
+          f"({CLOSED_LOOP} messages); a paced rate above this only queues")
     grown = idle["after"] - idle["before"]
     print(f"\nidle chat sockets on one uvicorn worker: {idle['opened']:,} opened ({idle['failed']} failed) in "
           f"{idle['open_seconds']:.1f} s ({idle['opened'] / idle['open_seconds']:.0f} /s: token check, "
@@ -304,9 +307,7 @@ def main() -> None:
         _stop(proc)
     first = seqs[0] if seqs else 0
     seqs_ok = seqs == list(range(first, first + len(seqs))) and len(seqs) >= WARMUP + MESSAGES
-    _report(chat, acks, base, idle, seqs_ok)
-    print(f"closed loop, one socket, next message on the ack: {rate:.0f} messages/s stored and broadcast "
-          f"({CLOSED_LOOP} messages); a paced rate above this only queues")
+    _report(chat, acks, base, idle, seqs_ok, rate)
     print(f"server log: {log}")
     if not seqs_ok:
         raise SystemExit("BROKEN: the doctor's stream lost, doubled or reordered a message")

@@ -7,7 +7,7 @@ case "$role" in
   web)
     exec uvicorn backend.config.asgi:application --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
       --workers "${WEB_CONCURRENCY:-2}" --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
-      --lifespan off "$@" ;;
+      --lifespan off --log-level "${UVICORN_LOG_LEVEL:-warning}" "$@" ;;
   worker)
     exec celery -A backend.config.celery:app worker -l "${LOG_LEVEL:-info}" \
       --concurrency "${CELERY_CONCURRENCY:-2}" --without-gossip --without-mingle "$@" ;;

@@ -7,7 +7,6 @@ whatever order the after-commit broadcasts arrive in (gaps are filled from the d
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
@@ -15,7 +14,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import SESSION_KEY
 from django.utils.translation import gettext_lazy as _
 from pydantic import BaseModel, Field, StrictInt
@@ -27,11 +25,10 @@ from backend.consultations.selectors import consultation_party_role, doctor_of, 
 from backend.consultations.services.messages import message_post, message_recall
 from backend.consultations.services.reads import consultation_read_audited
 from backend.core.errors import DomainError, ValidationFailed
-from realtime.consumers import CLOSE_NOT_AUTHENTICATED
+from realtime.consumers import CLOSE_FORBIDDEN, CLOSE_NOT_AUTHENTICATED, BaseConsumer
 
 logger = logging.getLogger(__name__)
 
-CLOSE_FORBIDDEN = 4403
 MAX_FRAME_BYTES = 16 * 1024
 TYPING_EVERY_SECONDS = 1.0
 BACKLOG_BATCH = 500
@@ -119,20 +116,7 @@ def _console_doctor(scope):
 
 # --- consumers ----------------------------------------------------------------------------------
 
-class _Consumer(AsyncJsonWebsocketConsumer):
-    """Shared plumbing: refusals a browser can read, sends that survive a vanished client."""
-
-    async def refuse(self, code: int) -> None:
-        # Accept first: a close before the handshake reaches a browser as a bare HTTP 403, without the code.
-        await self.accept()
-        await self.close(code=code)
-
-    async def send_frame(self, frame: dict[str, Any]) -> None:
-        with contextlib.suppress(OSError):  # the client vanished mid-handler; its disconnect is already queued
-            await self.send_json(frame)
-
-
-class ConsultationChatConsumer(_Consumer):
+class ConsultationChatConsumer(BaseConsumer):
     """``ws/consultations/<id>/?last_seq=N``: the patient's account and the assigned doctor only."""
 
     async def connect(self):
@@ -229,7 +213,7 @@ class ConsultationChatConsumer(_Consumer):
             self.sent_seq = data["seq"]
 
 
-class ConsoleConsumer(_Consumer):
+class ConsoleConsumer(BaseConsumer):
     """``ws/console/``: a doctor's queue (their own visits and their department's pool), staff session only."""
 
     async def connect(self):

@@ -49,7 +49,8 @@ def live_asgi(transactional_db, settings):
     settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
     port = _free_port()
     server = _Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
-                                    lifespan="off", ws="websockets-sansio", ws_ping_interval=None))
+                                    lifespan="off", ws="websockets-sansio", ws_ping_interval=None,
+                                    timeout_graceful_shutdown=2))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -99,7 +99,9 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # redis-py 8 times reads out after 5 s by default, exactly channels-redis's blocking receive
             # (BZPOPMIN 5 s): an idle socket's consumer would die. Reads must be allowed to wait longer.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
+            # redis-py's pool raises (not waits) past max_connections: 2,000 sockets closing at once need ~2,000.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5,
+                                  "max_connections": env_int("CHANNELS_REDIS_MAX_CONNECTIONS", 2000)}],
                        "prefix": env_str("CHANNELS_PREFIX", "qihuang")},
         }
     }

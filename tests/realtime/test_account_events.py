@@ -11,9 +11,9 @@ from channels.testing import WebsocketCommunicator
 from django.db import transaction
 
 from backend.config.asgi import application
-from backend.core.publish import publish_on_commit
-from realtime.consumers import account_group
+from backend.core.publish import account_group, publish_on_commit
 from tests.conftest import wechat_login
+from tests.realtime.helpers import refused_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,17 +30,11 @@ def _connect(query: str = "", origin: bytes | None = b"http://127.0.0.1") -> Web
 
 
 async def test_anonymous_socket_is_closed_4401():
-    comm = _connect()
-    connected, code = await comm.connect()
-    assert not connected and code == 4401
-    await comm.wait()
+    assert await refused_with(_connect()) == 4401
 
 
 async def test_bad_token_is_closed_4401():
-    comm = _connect("?access_token=forged")
-    connected, code = await comm.connect()
-    assert not connected and code == 4401
-    await comm.wait()
+    assert await refused_with(_connect("?access_token=forged")) == 4401
 
 
 async def test_event_published_after_commit_reaches_only_its_account(sandboxes):

@@ -21,6 +21,7 @@ from backend.consultations.models import Consultation, Message
 from backend.consultations.services.messages import message_event, message_post
 from backend.core.publish import publish_now
 from tests.consultations.helpers import in_progress, paid, started
+from tests.realtime.helpers import refused_with
 from tests.scheduling.helpers import patient_account
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -90,16 +91,6 @@ async def opened(comm: WebsocketCommunicator) -> WebsocketCommunicator:
     connected, _ = await comm.connect()
     assert connected
     return comm
-
-
-async def refused_with(comm: WebsocketCommunicator) -> int:
-    """Refusals come after the handshake, so a browser can read the close code."""
-    connected, _ = await comm.connect()
-    assert connected
-    closing = await comm.receive_output(timeout=3)
-    assert closing["type"] == "websocket.close"
-    await comm.disconnect()
-    return closing["code"]
 
 
 async def frames(comm: WebsocketCommunicator, n: int) -> list[dict]:

@@ -11,7 +11,12 @@ from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
 from backend.accounts.services.staff import doctor_assert_may_consult_online
-from backend.consultations.events import ConsultationChanged, department_pool_group, doctor_group
+from backend.consultations.events import (
+    ConsultationChanged,
+    consultation_group,
+    department_pool_group,
+    doctor_group,
+)
 from backend.consultations.models import Consultation
 from backend.consultations.selectors import consultation_for_doctor, consultation_qs_for_update, doctor_of
 from backend.consultations.services.messages import system_message
@@ -33,6 +38,7 @@ def _announce(consultation: Consultation) -> None:
     if c.doctor_id and c.status == ConsultStatus.IN_PROGRESS:
         publish_on_commit(department_pool_group(c.department_id), event)  # taken: leaves the pool
     publish_on_commit(account_group(c.account_id), event)
+    publish_on_commit(consultation_group(c.pk), event)  # both parties' chat sockets (status frames)
 
 
 def _refund_on_commit(consultation: Consultation, reason: str) -> None:

@@ -138,8 +138,10 @@ def test_expiry_job_captures_a_payment_whose_notice_was_lost(pay, patient_wang, 
     assert _intent(no).status == IntentStatus.SUCCEEDED  # asked first: paid, so captured, not closed
 
 
-def test_refund_notice_before_payment_notice_still_ends_right(pay, patient_wang, dr_li):
+def test_refund_notice_before_payment_notice_still_ends_right(pay, patient_wang, dr_li, monkeypatch):
     no = checkout(patient_wang, new_charge(patient_wang.user_id), "wechat")["intent"]["out_trade_no"]
+    # hold the payment notice 10 s (compressed): the default 60 ms hold ran out on a loaded machine before the refund
+    monkeypatch.setattr(pay.wechat._notifier, "hold_seconds", 10_000)
     pay.wechat.chaos(reorder=1.0)
     pay.wechat.pay(no)  # the payment notice is held back
     patient_wang.post(f"/api/payments/intents/{_intent(no).pk}/sync")  # the mini-program asks after paying

@@ -10,17 +10,23 @@ and access tokens in bulk); one text consultation is taken through the real serv
 (a) delivery: the patient's socket sends N text messages, paced; the doctor's socket (staff session
     cookie) receives each; latency is send → the doctor's frame, one clock (both sockets here).
     Then a closed loop on the same socket (the next message when the last is acked): messages per second.
+(a2) senders: K patient sockets on K other consultations (in progress, cloned like the idle ones), each
+    with its doctor's socket; every patient sends its next message when the previous one is acked, all at
+    once, for a fixed time after a few warm-up messages each: messages per second in total (the worker's
+    chat throughput, not one socket's), ack latency p50/p99, and whether every doctor's stream showed
+    every seq exactly once, in order.
 (b) baseline, same run, same pacing: redis.asyncio PUBLISH → a subscriber receives.
 (c) idle sockets: K authenticated chat sockets, one per consultation, are opened and left idle; the
     worker's RSS (/proc/<pid>/status VmRSS) before and after gives the memory per socket. After a hold
     longer than 5 s every socket is pinged and the pongs counted (a socket the server dropped is lost).
 
-Knobs (environment): BENCH_MESSAGES (1000), BENCH_INTERVAL_MS (20), BENCH_IDLE_SOCKETS (2000),
+Knobs (environment): BENCH_MESSAGES (1000), BENCH_INTERVAL_MS (20), BENCH_SENDERS (8; 0 skips (a2)),
+BENCH_SENDERS_SECONDS (10), BENCH_IDLE_SOCKETS (2000),
 BENCH_IDLE_HOLD (12 s; longer than the channel layer's 5 s blocking read), BENCH_SERVER_REDIS_OPTIONS
 ("": appended to the server's REDIS_URL as a query, e.g. "max_connections=4000" lifts redis-py's
 100-connection pool limit, which 2,000 sockets closing at once exceed). Tracebacks in the server log
 are counted up to the end of the hold and while the idle sockets all close at once. Never fails on
-timing; exits non-zero only if a chat message was lost, doubled or reordered.
+timing; exits non-zero only if a chat message was lost, doubled or reordered (in (a) or (a2)).
 """
 
 from __future__ import annotations
@@ -37,9 +43,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 IDLE = int(os.environ.get("BENCH_IDLE_SOCKETS", "2000"))
-os.environ["BENCH_PATIENTS"] = str(IDLE + 1)  # booking_storm's helpers read their knobs at import
+SENDERS = int(os.environ.get("BENCH_SENDERS", "8"))
+os.environ["BENCH_PATIENTS"] = str(1 + IDLE + SENDERS)  # booking_storm's helpers read their knobs at import
 os.environ["BENCH_WORKERS"] = "1"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.config.settings")
 os.environ.setdefault("ACCESS_TOKEN_TTL_SECONDS", str(2 * 3600))
@@ -58,12 +66,15 @@ SERVER_REDIS_OPTIONS = os.environ.get("BENCH_SERVER_REDIS_OPTIONS", "")
 WARMUP = 20
 CLOSED_LOOP = 500
 OPEN_CONCURRENCY = 100
+SENDERS_SECONDS = float(os.environ.get("BENCH_SENDERS_SECONDS", "10"))
+SENDERS_WARMUP = 5  # messages per sender before the clock starts
 
 
 # --- data ------------------------------------------------------------------------------------------
 
-def _prepare() -> tuple[str, str, str, list[tuple[str, str]]]:
-    """(chat consultation id, the patient's token, the doctor's session cookie), and K (consultation, token)."""
+def _prepare() -> tuple[str, str, str, list[tuple[str, str]], list[tuple[str, str]]]:
+    """(chat consultation id, the patient's token, the doctor's session cookie), and (consultation, token)
+    for each idle socket and for each sender."""
     from django.conf import settings
     from django.test import Client
 
@@ -73,7 +84,7 @@ def _prepare() -> tuple[str, str, str, list[tuple[str, str]]]:
 
     fx = storm._prepare()
     doctor = User.objects.get(username="bench_doctor")
-    (token, profile_id), *idle = fx.clients
+    (token, profile_id), *others = fx.clients
     patient = PatientProfile.objects.select_related("owner").get(pk=profile_id)
     chat = in_progress(patient.owner, patient, doctor)
     client = Client()
@@ -81,12 +92,13 @@ def _prepare() -> tuple[str, str, str, list[tuple[str, str]]]:
     cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
     fields = [f.attname for f in Consultation._meta.concrete_fields if f.attname not in ("id", "last_seq")]
-    profiles = PatientProfile.objects.filter(pk__in=[p for _, p in idle]).values_list("pk", "owner_id")
+    profiles = PatientProfile.objects.filter(pk__in=[p for _, p in others]).values_list("pk", "owner_id")
     owners = {str(pk): owner for pk, owner in profiles}
     clones = Consultation.objects.bulk_create(
         [Consultation(**{f: getattr(chat, f) for f in fields} | {"patient_id": p, "account_id": owners[p]})
-         for _, p in idle], batch_size=1000)
-    return str(chat.pk), token, cookie, [(str(c.pk), t) for c, (t, _) in zip(clones, idle, strict=True)]
+         for _, p in others], batch_size=1000)
+    rooms = [(str(c.pk), t) for c, (t, _) in zip(clones, others, strict=True)]
+    return str(chat.pk), token, cookie, rooms[:IDLE], rooms[IDLE:]
 
 
 # --- measurements ----------------------------------------------------------------------------------
@@ -160,6 +172,69 @@ async def _chat(ws_base: str, consultation: str, token: str, cookie: str):
     measured = sorted(sent)[WARMUP:total]
     return ([got[c] - sent[c] for c in measured if c in got], [acked[c] - sent[c] for c in measured if c in acked],
             seqs, rate)
+
+
+async def _closed_loop(patient, label: str, *, count: int = 0, until: float = 0.0) -> list[float]:
+    """Messages on one socket, each sent when the previous one is acked: ``count`` of them, or until the
+    clock passes ``until``. Returns each message's send → ack latency."""
+    latencies: list[float] = []
+    while (len(latencies) < count) if count else (time.perf_counter() < until):
+        cid = f"{label}-{len(latencies):06d}"
+        sent = time.perf_counter()
+        await patient.send(json.dumps({"type": "message", "client_msg_id": cid, "kind": "text",
+                                       "body": f"压测消息 {cid}", "payload": {}}))
+        while True:  # its own message comes back too; only the ack ends the wait
+            frame = json.loads(await asyncio.wait_for(patient.recv(), 30))
+            if frame["type"] == "error":
+                raise SystemExit(f"BROKEN: sender {label} got {frame}")
+            if frame["type"] == "ack" and frame["client_msg_id"] == cid:
+                break
+        latencies.append(time.perf_counter() - sent)
+    return latencies
+
+
+async def _stream(doctor, seqs: list[int]) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        async for raw in doctor:
+            frame = json.loads(raw)
+            if frame["type"] == "message":
+                seqs.append(frame["data"]["seq"])
+
+
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """(the worker's CPU seconds, the machine's busy CPU seconds), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    worker = sum(int(x) for x in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13])
+    machine = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return worker / tick, (sum(machine) - machine[3] - machine[4]) / tick  # busy: all but idle and iowait
+
+
+async def _senders(ws_base: str, rooms: list[tuple[str, str]], cookie: str, pid: int) -> dict[str, Any]:
+    """K patients send at once, each in a closed loop on its own consultation, for SENDERS_SECONDS; each
+    consultation's doctor socket must show seqs 1..n, every one once, in order. Also the CPU the worker
+    and the whole machine used meanwhile (in cores)."""
+    opts = dict(proxy=None, ping_interval=None, max_queue=None)
+    urls = [f"{ws_base}/ws/consultations/{c}/" for c, _ in rooms]
+    patients = await asyncio.gather(*(connect(f"{ws_base}/ws/consultations/{c}/?access_token={t}", **opts)
+                                      for c, t in rooms))
+    doctors = await asyncio.gather(*(connect(u, additional_headers={"Cookie": cookie}, **opts) for u in urls))
+    seqs: list[list[int]] = [[] for _ in rooms]
+    readers = [asyncio.create_task(_stream(d, s)) for d, s in zip(doctors, seqs, strict=True)]
+    await asyncio.gather(*(_closed_loop(p, f"w{k}", count=SENDERS_WARMUP) for k, p in enumerate(patients)))
+    cpu_before, started = _cpu_seconds(pid), time.perf_counter()
+    acks = await asyncio.gather(*(_closed_loop(p, f"s{k}", until=started + SENDERS_SECONDS)
+                                  for k, p in enumerate(patients)))
+    elapsed = time.perf_counter() - started
+    cores = [(after - before) / elapsed for before, after in zip(cpu_before, _cpu_seconds(pid), strict=True)]
+    sent = [SENDERS_WARMUP + len(a) for a in acks]
+    deadline = time.perf_counter() + 30
+    while any(len(s) < n for s, n in zip(seqs, sent, strict=True)) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.gather(*(ws.close() for ws in (*patients, *doctors)))
+    await asyncio.gather(*readers)
+    return {"acks": [x for a in acks for x in a], "elapsed": elapsed, "per_sender": [len(a) for a in acks],
+            "worker_cores": cores[0], "machine_cores": cores[1],
+            "ok": all(s == list(range(1, n + 1)) for s, n in zip(seqs, sent, strict=True))}
 
 
 async def _redis_round_trips(url: str) -> list[float]:
@@ -241,8 +316,22 @@ def _machine() -> str:
     return f"{model}, {os.cpu_count()} cores, {platform.platform()}, CPython {platform.python_version()}"
 
 
+def _report_senders(senders: dict[str, Any] | None) -> None:
+    if senders is None:
+        return
+    done = len(senders["acks"])
+    print(f"\nclosed loop, {SENDERS} senders on {SENDERS} consultations at once (each sends on its ack), "
+          f"{SENDERS_SECONDS:g} s after {SENDERS_WARMUP} warm-up each: {done:,} messages, "
+          f"{done / senders['elapsed']:.0f} messages/s in total (per sender {min(senders['per_sender'])}–"
+          f"{max(senders['per_sender'])}); every doctor's stream saw every seq once, in order: {senders['ok']}")
+    print(f"CPU meanwhile: the worker {senders['worker_cores']:.2f} cores, the whole machine "
+          f"{senders['machine_cores']:.2f} of {os.cpu_count()} (client, PostgreSQL, Redis and other users included)")
+    print("| path | messages | p50 | p99 | max |\n|---|---:|---:|---:|---:|")
+    print(_row(f"{SENDERS} senders: send → its ack (stored, committed)", senders["acks"]))
+
+
 def _report(chat: list[float], acks: list[float], base: list[float], idle: dict[str, float], seqs_ok: bool,
-            rate: float) -> None:
+            rate: float, senders: dict[str, Any] | None) -> None:
     print(f"\nchat delivery (patient socket → doctor socket), {MESSAGES} messages, one every "
           f"{INTERVAL * 1000:g} ms, after {WARMUP} warm-up; baseline: Redis PUBLISH → subscriber, same pacing\n")
     print("| path | messages | p50 | p99 | max |\n|---|---:|---:|---:|---:|")
@@ -253,6 +342,7 @@ def _report(chat: list[float], acks: list[float], base: list[float], idle: dict[
           f"p99 {_pct(chat, 0.99) / _pct(base, 0.99):.0f}×; doctor saw every seq once, in order: {seqs_ok}")
     print(f"closed loop, one socket, next message on the ack: {rate:.0f} messages/s stored and broadcast "
           f"({CLOSED_LOOP} messages); a paced rate above this only queues")
+    _report_senders(senders)
     grown = idle["after"] - idle["before"]
     print(f"\nidle chat sockets on one uvicorn worker: {idle['opened']:,} opened ({idle['failed']} failed) in "
           f"{idle['open_seconds']:.1f} s ({idle['opened'] / idle['open_seconds']:.0f} /s: token check, "
@@ -282,9 +372,9 @@ def main() -> None:
     storm._prepare_database()
     django.setup()
     started = time.perf_counter()
-    consultation, token, cookie, rooms = _prepare()
-    print(f"preparation: {IDLE + 1} accounts with tokens, 1 consultation through the services and {IDLE} "
-          f"cloned, in {time.perf_counter() - started:.1f} s")
+    consultation, token, cookie, rooms, sender_rooms = _prepare()
+    print(f"preparation: {1 + IDLE + SENDERS} accounts with tokens, 1 consultation through the services and "
+          f"{IDLE + SENDERS} cloned, in {time.perf_counter() - started:.1f} s")
 
     base_redis = os.environ["REDIS_URL"]
     if SERVER_REDIS_OPTIONS:  # for the server only
@@ -301,16 +391,17 @@ def main() -> None:
 
     try:
         chat, acks, seqs, rate = asyncio.run(_chat(ws_base, consultation, token, cookie))
+        senders = asyncio.run(_senders(ws_base, sender_rooms, cookie, proc.pid)) if SENDERS else None
         base = asyncio.run(_redis_round_trips(base_redis))
         idle = asyncio.run(_idle(ws_base, rooms, proc.pid, tracebacks))
     finally:
         _stop(proc)
     first = seqs[0] if seqs else 0
     seqs_ok = seqs == list(range(first, first + len(seqs))) and len(seqs) >= WARMUP + MESSAGES
-    _report(chat, acks, base, idle, seqs_ok, rate)
+    _report(chat, acks, base, idle, seqs_ok, rate, senders)
     print(f"server log: {log}")
-    if not seqs_ok:
-        raise SystemExit("BROKEN: the doctor's stream lost, doubled or reordered a message")
+    if not seqs_ok or (senders is not None and not senders["ok"]):
+        raise SystemExit("BROKEN: a doctor's stream lost, doubled or reordered a message")
 
 
 if __name__ == "__main__":

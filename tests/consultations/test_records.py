@@ -171,7 +171,7 @@ def test_amendment_creates_a_second_signed_version_and_both_verify(visit, dr_li,
         "tcm_syndrome": {"before": {"system": "tcm_syndrome", "code": "QH-S-001", "name": "脾胃虚寒证"},
                          "after": {"system": "tcm_syndrome", "code": new_syndrome.code, "name": "肝胃不和证"}}}
     ClinicalRecordVersion.objects.filter(pk=v2.pk).delete()  # losing the latest version is noticed too
-    assert record_verify(consultation_id=visit.pk).problem == "record_state_mismatch"
+    assert record_verify(consultation_id=visit.pk).problem == "versions_differ_from_audit_log"
 
 
 def test_amendment_needs_a_reason_and_a_change_and_a_signed_record(visit, dr_li, codes):
@@ -342,3 +342,12 @@ def test_the_patient_sees_only_the_signed_record_of_their_own_visit(visit, wang,
 
 
 # --- the code table -------------------------------------------------------------------------------------------------
+
+
+def test_a_visit_terminated_for_offline_care_is_recorded_and_signed(visit, dr_li, codes):
+    from backend.consultations.services.lifecycle import consultation_terminate
+
+    record_save_draft(user=dr_li, consultation_id=visit.pk, data=draft(codes))
+    consultation_terminate(user=dr_li, consultation_id=visit.pk, reason="腹痛加重，需到院检查")
+    record = record_sign(user=dr_li, consultation_id=visit.pk)  # IH-02: the decision has its signed record
+    assert record.status == "signed" and record_verify(consultation_id=visit.pk).valid

@@ -12,6 +12,7 @@ from backend.consultations.services.records.fields import canonical_bytes, conte
 from backend.consultations.states import RecordStatus
 from backend.core.crypto import sm3_hex
 from backend.core.errors import NotFound
+from backend.core.models import AuditEvent
 from backend.core.sm2 import sm2_verify
 
 
@@ -60,12 +61,51 @@ def version_check(v: ClinicalRecordVersion) -> VersionCheck:
     return VersionCheck(v.version, digest_ok, signature_ok)
 
 
+SIGNING_ACTIONS = ("consultation.record_signed", "consultation.record_amended")
+
+
+def _audited_versions(record: ClinicalRecord) -> dict[int, tuple[str, str]]:
+    """version → (digest, key id) as the hash-chained audit log saw each signature when it was made."""
+    rows = AuditEvent.objects.filter(action__in=SIGNING_ACTIONS, object_type="consultations.consultation",
+                                     object_id=str(record.consultation_id)).values_list("detail", flat=True)
+    return {int(d["version"]): (d.get("digest", ""), d.get("key", "")) for d in rows
+            if isinstance(d, dict) and d.get("record") == str(record.pk) and str(d.get("version", "")).isdigit()}
+
+
+def _audited_key(key_id: object) -> str:
+    row = AuditEvent.objects.filter(action="signing_key.created", object_id=str(key_id)).values_list(
+        "detail", flat=True).first()
+    return (row or {}).get("public_key", "")
+
+
+def _provenance_problem(record: ClinicalRecord, versions: list[ClinicalRecordVersion]) -> tuple[str, dict[str, Any]]:
+    """Each version belongs to this visit, was audited with this digest and key when signed, and its key's
+    public key is the one audited at its creation: a swapped, re-signed, removed or added version is caught."""
+    audited = _audited_versions(record)
+    if sorted(audited) != [v.version for v in versions]:
+        return "versions_differ_from_audit_log", {"audited": sorted(audited), "stored": [v.version for v in versions]}
+    identity = {"consultation_id": str(record.consultation_id), "patient_id": str(record.consultation.patient_id),
+                "doctor_id": str(record.doctor_id)}
+    for v in versions:
+        content = v.content if isinstance(v.content, dict) else {}
+        if any(content.get(k) != want for k, want in identity.items()):
+            return "version_of_another_record", {"version": v.version}
+        if audited[v.version] != (v.digest, str(v.key_id)):
+            return "version_differs_from_audit_log", {"version": v.version}
+        if v.key.created_at > v.signed_at or _audited_key(v.key_id) != v.key.public_key:
+            return "signing_key_not_trusted", {"version": v.version}
+    return "", {}
+
+
 def _record_problem(record: ClinicalRecord, versions: list[ClinicalRecordVersion]) -> tuple[str, dict[str, Any]]:
     numbers = [v.version for v in versions]
     if not versions:
         return "record_not_signed", {}
     if numbers != list(range(1, len(numbers) + 1)):
         return "version_sequence_broken", {"versions": numbers}
+    problem = _provenance_problem(record, versions)
+    if problem[0]:
+        return problem
     if record.status != RecordStatus.SIGNED or record.version != numbers[-1]:
         return "record_state_mismatch", {"status": record.status, "version": record.version, "latest": numbers[-1]}
     stored = versions[-1].content if isinstance(versions[-1].content, dict) else {}

@@ -27,7 +27,7 @@ from backend.core.audit import audit_record
 from backend.core.errors import Conflict, NotFound, ValidationFailed
 from backend.core.transitions import transition
 
-RECORD_OPEN = (ConsultStatus.IN_PROGRESS, ConsultStatus.ENDED)
+RECORD_OPEN = (ConsultStatus.IN_PROGRESS, ConsultStatus.ENDED, ConsultStatus.TERMINATED)  # IH-02 is recorded too
 _RELATED = ("tcm_disease", "tcm_syndrome", "western_diagnosis", "doctor__user")
 
 
@@ -135,7 +135,7 @@ def record_amend(*, user, consultation_id: object, data: dict[str, Any], reason:
     record.version = number
     audit_record(action="consultation.record_amended", actor=user, obj=c, detail={
         "record": str(record.pk), "version": number, "reason": reason, "digest": version.digest,
-        "changes": {f: {"before": before[f], "after": after[f]} for f in changed}})
+        "key": str(version.key_id), "changes": {f: {"before": before[f], "after": after[f]} for f in changed}})
     return record
 
 

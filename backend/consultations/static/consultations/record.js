@@ -15,10 +15,10 @@ const PROBLEMS = {
   record_differs_from_signed_version: "病历内容与最新签名版本不一致",
   record_not_signed: "病历尚未签名",
 };
-// The record is shown once the doctor has accepted the visit; a draft is written while the visit is in progress
-// or ended (the server decides, see RECORD_OPEN); after a termination it is read-only (a signed one may be amended).
+// The record is shown and written once the doctor has accepted the visit: in progress, ended, or terminated for
+// offline care (IH-02 needs its record too); the server decides (RECORD_OPEN).
 const SHOWN = ["in_progress", "ended", "terminated_for_offline_care"];
-const WRITABLE = ["in_progress", "ended"];
+const WRITABLE = SHOWN;  // a visit terminated for offline care (IH-02) is recorded and signed too
 
 export class Record {
   constructor({ consultationId }) {

@@ -6,13 +6,18 @@ from celery import shared_task
 from django.utils import timezone
 
 from backend.gateways.errors import GatewayRetryable
-from payments.services import reconcile, refunds
+from payments.services import intents, reconcile, refunds
 
 
 @shared_task(acks_late=True, autoretry_for=(GatewayRetryable,), retry_backoff=True, retry_backoff_max=600,
              max_retries=8)
 def refund_submit(refund_id: str) -> str:
     return refunds.refund_submit(refund_id=refund_id).status
+
+
+@shared_task(acks_late=True, autoretry_for=(GatewayRetryable,), retry_backoff=True, max_retries=6)
+def payable_intents_close(payable_type: str, payable_id: str, reason: str) -> int:
+    return intents.payable_intents_close(payable_type=payable_type, payable_id=payable_id, reason=reason)
 
 
 @shared_task(acks_late=True)

@@ -16,6 +16,8 @@ app.conf.beat_schedule = {
     "bookings-reminders": {"task": "backend.scheduling.tasks.reminders_due", "schedule": 300.0},
     "bookings-expire-holds": {"task": "backend.scheduling.tasks.bookings_expire_due", "schedule": 30.0},
     "consultations-expire": {"task": "backend.consultations.tasks.consultations_expire_due", "schedule": 60.0},
+    "consultations-refund-sweep": {"task": "backend.consultations.tasks.consultations_refund_sweep",
+                                   "schedule": 120.0},
     "consultations-end-idle": {"task": "backend.consultations.tasks.consultations_end_idle", "schedule": 600.0},
     "consultations-retention-purge": {
         "task": "backend.consultations.tasks.retention_purge",

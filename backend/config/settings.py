@@ -197,7 +197,7 @@ MEDIA_URL_TTL_SECONDS = env_int("MEDIA_URL_TTL_SECONDS", 300)  # signed image UR
 # IH-20: records ≥ 15 years, chat and media ≥ 3 years; shorter values are refused
 RETENTION_RECORD_DAYS = env_int("RETENTION_RECORD_DAYS", 15 * 366)
 RETENTION_CHAT_DAYS = env_int("RETENTION_CHAT_DAYS", 3 * 366)
-if RETENTION_RECORD_DAYS < 15 * 365 or RETENTION_CHAT_DAYS < 3 * 365:
+if RETENTION_RECORD_DAYS < 15 * 365 + 4 or RETENTION_CHAT_DAYS < 3 * 365 + 1:  # whole years, leap days included
     raise ImproperlyConfigured("IH-20: RETENTION_RECORD_DAYS ≥ 15 years and RETENTION_CHAT_DAYS ≥ 3 years")
 HIS_IMPORT_TOKEN = secret("HIS_IMPORT_TOKEN", PRODUCTION)  # the HIS posts offline visits with this bearer token
 

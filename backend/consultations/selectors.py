@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from backend.accounts.models import DoctorProfile
 from backend.consultations.models import ConsentTerms, Consultation, Message
+from backend.consultations.states import ConsultStatus
 from backend.core.errors import NotFound, PermissionDenied
 
 
@@ -37,14 +38,28 @@ def consultation_for_patient(*, account, consultation_id: object) -> Consultatio
         raise NotFound(_("复诊不存在"), code="consultation_not_found") from exc
 
 
+def doctor_sees_pool(doctor: DoctorProfile) -> bool:
+    """Only doctors who may consult online (IH-04, on duty) see their department's unassigned visits."""
+    from backend.accounts.services.staff import doctor_assert_may_consult_online
+
+    try:
+        doctor_assert_may_consult_online(doctor)
+    except PermissionDenied:
+        return False
+    return True
+
+
 def consultation_for_doctor(*, doctor: DoctorProfile, consultation_id: object) -> Consultation:
-    """The doctor's own consultation, or one waiting unassigned in their department's pool."""
+    """The doctor's own consultation, or one waiting (paid, unassigned) in their department's pool."""
     try:
         c = Consultation.objects.select_related("patient", "doctor__user", "department", "prior_visit").get(
             pk=consultation_id)
     except (Consultation.DoesNotExist, ValueError, TypeError) as exc:
         raise NotFound(_("复诊不存在"), code="consultation_not_found") from exc
-    if c.doctor_id == doctor.pk or (c.doctor_id is None and c.department_id == doctor.department_id):
+    if c.doctor_id == doctor.pk:
+        return c
+    in_pool = c.doctor_id is None and c.status == ConsultStatus.WAITING and c.department_id == doctor.department_id
+    if in_pool and doctor_sees_pool(doctor):
         return c
     raise NotFound(_("复诊不存在"), code="consultation_not_found")
 

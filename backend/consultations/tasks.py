@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from backend.consultations.payables import KIND
-from backend.consultations.services import lifecycle, retention
+from backend.consultations.services import lifecycle, refunds, retention
 from backend.gateways.errors import GatewayRetryable
-from payments.services.refunds import payable_refund_remaining
 
 
 @shared_task(acks_late=True, autoretry_for=(GatewayRetryable,), retry_backoff=True, max_retries=8)
 def consultation_refund(consultation_id: str, reason: str = "") -> int:
-    return payable_refund_remaining(payable_type=KIND, payable_id=consultation_id, reason=reason[:80] or "复诊退款")
+    return refunds.consultation_refund(consultation_id=consultation_id, reason=reason)
+
+
+@shared_task(acks_late=True)
+def consultations_refund_sweep() -> int:
+    return refunds.consultations_refund_sweep()
 
 
 @shared_task(acks_late=True)

@@ -34,4 +34,6 @@ def publish_on_commit(group: str, event: Any) -> None:
     message = event_message(event)  # fail fast, inside the caller's transaction
     layer = get_channel_layer()
     if layer is not None:
-        transaction.on_commit(lambda: async_to_sync(layer.group_send)(group, message))
+        # robust: a broadcast that fails (Redis down) is logged and must not stop later hooks (a refund task)
+        # nor turn a committed write into an error; clients resume from the database by sequence number
+        transaction.on_commit(lambda: async_to_sync(layer.group_send)(group, message), robust=True)

@@ -14,10 +14,11 @@ from backend.consultations.schemas import MediaOut, MessageIn, MessageOut, media
 from backend.consultations.selectors import consent_terms_current, consultation_for_patient, messages_after
 from backend.consultations.services.eligibility import StartRequest, consultation_start, offline_visits_for
 from backend.consultations.services.lifecycle import consultation_cancel
-from backend.consultations.services.media import media_store
+from backend.consultations.services.media import media_store, upload_bytes
 from backend.consultations.services.messages import message_post, message_recall
 from backend.consultations.services.reads import consultation_read_audited, media_upload_for_party
 from backend.consultations.states import ConsultKind, ConsultStatus, EligibilityStatus, MediaPurpose, ProofKind
+from backend.core.audit import audit_record
 from backend.core.authz import client_ip
 from miniprogram_api.auth import access_token_auth
 from miniprogram_api.errors import ERRORS
@@ -132,7 +133,7 @@ def offline_visits(request, patient_id: UUID):
 @router.post("/consult/proofs", response={201: MediaOut, **ERRORS},
              summary="Upload a photo of a prior diagnosis (门诊病历, 出院小结, 诊断证明 …)")
 def upload_proof(request, file: UploadedFile = File(...)):
-    media = media_store(uploader=request.auth, purpose=MediaPurpose.PROOF, data=file.read())
+    media = media_store(uploader=request.auth, purpose=MediaPurpose.PROOF, data=upload_bytes(file))
     return Status(201, media_out(media))
 
 
@@ -150,7 +151,10 @@ def my_consultations(request, status: ConsultStatus | None = None):
     qs = Consultation.objects.filter(account=request.auth).select_related("patient", "doctor__user", "department")
     if status:
         qs = qs.filter(status=status)
-    return [consultation_out(c) for c in qs[:100]]
+    items = list(qs[:100])
+    audit_record(action="consultation.read_list", actor=request.auth, ip=client_ip(request),
+                 object_type="consultations.consultation", detail={"ids": [str(c.pk) for c in items]})
+    return [consultation_out(c) for c in items]
 
 
 @router.get("/consultations/{consultation_id}", response={200: ConsultationOut, **ERRORS}, summary="A consultation")
@@ -193,5 +197,5 @@ def recall(request, consultation_id: UUID, seq: int):
 def upload_media(request, consultation_id: UUID, purpose: MediaPurpose = MediaPurpose.CHAT_IMAGE,
                  file: UploadedFile = File(...)):
     media = media_upload_for_party(user=request.auth, consultation_id=consultation_id, purpose=purpose,
-                                   data=file.read())
+                                   data=upload_bytes(file))
     return Status(201, media_out(media))

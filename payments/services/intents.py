@@ -147,3 +147,11 @@ def intent_close(*, intent_id: object, reason: str) -> PaymentIntent:
         payable_for(intent.payable_type).on_closed(intent.payable_id, str(intent.pk))
     intent.refresh_from_db()
     return intent
+
+
+def payable_intents_close(*, payable_type: str, payable_id: object, reason: str) -> int:
+    """Close every open intent of a payable that no longer wants paying (e.g. cancelled before payment).
+    A payment that arrived meanwhile is captured instead, and the payable's on_paid decides (refund)."""
+    open_ids = list(PaymentIntent.objects.filter(payable_type=payable_type, payable_id=str(payable_id),
+                                                 status__in=OPEN_INTENT).values_list("pk", flat=True))
+    return sum(intent_close(intent_id=pk, reason=reason).status == IntentStatus.CLOSED for pk in open_ids)

@@ -129,19 +129,30 @@ def test_every_read_is_audited(visit, dr_li):
                        ("consultation.read_consultation", str(dr_li.pk)), ("consultation.read_messages", str(dr_li.pk))]
 
 
+def _ended_days_ago(c, days: int, *, follow_up_days_ago: int | None = None) -> None:
+    """The visit ended ``days`` ago; its 追问 window closed ``follow_up_days_ago`` (default: 2 days later)."""
+    now = timezone.now()
+    follow_up = days - 2 if follow_up_days_ago is None else follow_up_days_ago
+    Consultation.objects.filter(pk=c.pk).update(ended_at=now - timedelta(days=days),
+                                                follow_up_until=now - timedelta(days=follow_up))
+
+
 def test_retention_purges_only_what_is_past_it(visit, dr_li, settings, django_capture_on_commit_callbacks):
     user, c = visit
     message_post(user=user, consultation_id=c.pk, kind="text", body="三年前的消息")
     client = patient_client(user)
     media_id = _upload(client, c.pk, png_bytes()).json()["id"]
+    proof = MediaFile.objects.create(uploader=user, purpose="proof", consultation=c, content_type="image/png",
+                                     size=1, sha256="0" * 64, file="consultations/proof.png")
     consultation_end(user=dr_li, consultation_id=c.pk)
     ClinicalRecord.objects.create(consultation=c, doctor=c.doctor, chief_complaint="胃脘痛")
     assert retention_purge() == {"consultations": 0, "messages": 0, "files": 0, "records": 0}
-    just_inside = timezone.now() - timedelta(days=settings.RETENTION_CHAT_DAYS - 1)
-    Consultation.objects.filter(pk=c.pk).update(ended_at=just_inside)
+    chat_days = settings.RETENTION_CHAT_DAYS
+    _ended_days_ago(c, chat_days - 1)
     assert retention_purge()["consultations"] == 0 and Message.objects.filter(consultation=c).exists()
-    past_chat = timezone.now() - timedelta(days=settings.RETENTION_CHAT_DAYS + 1)
-    Consultation.objects.filter(pk=c.pk).update(ended_at=past_chat)
+    _ended_days_ago(c, chat_days + 1, follow_up_days_ago=chat_days - 1)  # 追问 messages came later: kept
+    assert retention_purge()["consultations"] == 0
+    _ended_days_ago(c, chat_days + 3)
     media = MediaFile.objects.get(pk=media_id)
     path = media.file.path
     with django_capture_on_commit_callbacks(execute=True):  # files go after the rows are committed
@@ -150,15 +161,16 @@ def test_retention_purges_only_what_is_past_it(visit, dr_li, settings, django_ca
     assert not Message.objects.filter(consultation=c).exists()
     assert MediaFile.objects.get(pk=media_id).purged_at is not None
     assert not Path(path).exists()
-    assert ClinicalRecord.objects.filter(consultation=c).exists()  # the record is kept 15 years
-    past_record = timezone.now() - timedelta(days=settings.RETENTION_RECORD_DAYS + 1)
-    Consultation.objects.filter(pk=c.pk).update(ended_at=past_record)
+    assert ClinicalRecord.objects.filter(consultation=c).exists()  # the record is kept 15 years …
+    assert MediaFile.objects.get(pk=proof.pk).purged_at is None  # … with the proof of the prior diagnosis
+    _ended_days_ago(c, settings.RETENTION_RECORD_DAYS + 3)
     assert retention_purge()["records"] == 1 and not ClinicalRecord.objects.filter(consultation=c).exists()
+    assert MediaFile.objects.get(pk=proof.pk).purged_at is not None
     assert AuditEvent.objects.filter(action="retention.chat_purged", object_id=str(c.pk)).count() == 1
 
 
 def test_retention_below_the_legal_minimum_is_refused():
     proc = subprocess.run([sys.executable, "-c", "import django; django.setup()"], capture_output=True, text=True,
-                          env={**os.environ, "RETENTION_CHAT_DAYS": "365",
+                          env={**os.environ, "RETENTION_CHAT_DAYS": str(3 * 365),  # three years less the leap day
                                "DJANGO_SETTINGS_MODULE": "backend.config.settings"}, timeout=60)
     assert proc.returncode != 0 and "IH-20" in proc.stderr

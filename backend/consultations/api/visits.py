@@ -13,8 +13,9 @@ from ninja.security import django_auth
 
 from backend.consultations.models import Consultation, MediaFile
 from backend.consultations.schemas import MediaOut, MessageIn, MessageOut, media_out, message_out
-from backend.consultations.selectors import consultation_for_doctor, doctor_of, messages_after
+from backend.consultations.selectors import consultation_for_doctor, doctor_of, doctor_sees_pool, messages_after
 from backend.consultations.services import lifecycle
+from backend.consultations.services.media import upload_bytes
 from backend.consultations.services.messages import message_post, message_recall
 from backend.consultations.services.reads import media_upload_for_party
 from backend.consultations.states import ConsultKind, ConsultStatus, EligibilityStatus, MediaPurpose
@@ -113,13 +114,15 @@ def _visit(request, consultation_id: UUID) -> Consultation:
             summary="The doctor's queue: own visits waiting or in progress, and the department pool")
 def queue(request, include_ended_today: bool = False):
     doctor = doctor_of(request.user)
-    mine = Q(doctor=doctor, status__in=QUEUE_STATUSES)
-    pool = Q(doctor__isnull=True, department=doctor.department_id, status=ConsultStatus.WAITING)
-    where = mine | pool
+    where = Q(doctor=doctor, status__in=QUEUE_STATUSES)
+    if doctor_sees_pool(doctor):
+        where |= Q(doctor__isnull=True, department=doctor.department_id, status=ConsultStatus.WAITING)
     if include_ended_today:
         where |= Q(doctor=doctor, ended_at__date=timezone.localdate())
-    qs = Consultation.objects.filter(where).select_related("patient").order_by("paid_at")
-    return [QueueItemOut(**_queue_item(c)) for c in qs[:200]]
+    items = list(Consultation.objects.filter(where).select_related("patient").order_by("paid_at")[:200])
+    audit_record(action="consultation.read_list", actor=request.user, ip=client_ip(request),
+                 object_type="consultations.consultation", detail={"ids": [str(c.pk) for c in items]})
+    return [QueueItemOut(**_queue_item(c)) for c in items]
 
 
 @router.get("/staff/consultations/{consultation_id}", response={200: VisitOut, **ERRORS},
@@ -187,5 +190,5 @@ def staff_recall(request, consultation_id: UUID, seq: int):
              summary="Upload an image into the chat")
 def staff_upload(request, consultation_id: UUID, file: UploadedFile = File(...)):
     media = media_upload_for_party(user=request.user, consultation_id=consultation_id,
-                                   purpose=MediaPurpose.CHAT_IMAGE, data=file.read())
+                                   purpose=MediaPurpose.CHAT_IMAGE, data=upload_bytes(file))
     return Status(201, media_out(media))

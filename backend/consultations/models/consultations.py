@@ -61,6 +61,9 @@ class Consultation(BaseModel):
     follow_up_used = models.PositiveIntegerField(_("已用追问条数"), default=0)
     last_seq = models.PositiveIntegerField(_("消息序号"), default=0)
     media_purged_at = models.DateTimeField(_("聊天与文件清理时间"), null=True, blank=True)
+    # set in the same transaction as a cancellation/termination that owes the fee back; the refund sweep
+    # clears it once payments holds a refund (so a refund lost between commit and the task is still made)
+    refund_due = models.BooleanField(_("待退款"), default=False)
 
     class Meta:
         verbose_name = _("在线复诊")
@@ -76,6 +79,7 @@ class Consultation(BaseModel):
             models.Index(fields=["status", "last_activity_at"]),
             models.Index(fields=["doctor", "status"]),
             models.Index(fields=["account", "status"]),
+            models.Index(fields=["refund_due"], condition=Q(refund_due=True), name="consultation_refund_due"),
         ]
 
     def __str__(self) -> str:

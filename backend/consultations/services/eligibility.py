@@ -51,14 +51,18 @@ def _service(service_id: object) -> OnlineService:
     return service
 
 
-def _prior_diagnosis(patient: PatientProfile, account: User, req: StartRequest) -> dict:
-    """IH-01/IH-03: a diagnosis made at a physical institution, from our records or from uploaded proof."""
+def _prior_diagnosis(patient: PatientProfile, account: User, req: StartRequest, service: OnlineService) -> dict:
+    """IH-01/IH-03: a diagnosis made at a physical institution, from our records or from uploaded proof.
+    Our own visit in the same department founds the follow-up at once; any other basis waits for the doctor's
+    judgement when accepting (IH-03: the receiving doctor judges whether it is a follow-up)."""
     if req.offline_visit_id:
         visit = next((v for v in offline_visits_for(patient) if str(v.pk) == str(req.offline_visit_id)), None)
         if visit is None:
             raise ValidationFailed(_("未找到该就诊人近期的线下就诊记录"), code="prior_visit_not_found")
+        same_department = visit.department_name == service.department.name
         return {"eligibility_basis": EligibilityBasis.HOSPITAL_RECORD, "prior_visit": visit,
-                "eligibility_status": EligibilityStatus.CONFIRMED, "prior_diagnosis": visit.diagnosis_text[:200]}
+                "eligibility_status": EligibilityStatus.CONFIRMED if same_department
+                else EligibilityStatus.PENDING_DOCTOR, "prior_diagnosis": visit.diagnosis_text[:200]}
     if req.proof_media_ids:
         owned = MediaFile.objects.filter(pk__in=list(req.proof_media_ids), uploader=account,
                                          purpose=MediaPurpose.PROOF, consultation__isnull=True).count()
@@ -96,7 +100,7 @@ def consultation_start(*, account: User, req: StartRequest, ip: str = "") -> Con
     if req.terms_version != terms.version:
         raise ValidationFailed(_("请阅读并同意最新版互联网诊疗知情同意书"), code="consent_required",
                                detail={"current_version": terms.version})
-    prior = _prior_diagnosis(patient, account, req)
+    prior = _prior_diagnosis(patient, account, req, service)
     companions = _companions(patient, req)
     now = timezone.now()
     consent = ConsentRecord.objects.create(terms=terms, account=account, patient=patient, accepted_at=now, ip=ip)
@@ -108,8 +112,11 @@ def consultation_start(*, account: User, req: StartRequest, ip: str = "") -> Con
                 pay_before=now + timedelta(seconds=settings.CONSULT_PAY_SECONDS), **prior, **companions)
     except IntegrityError as exc:
         raise Conflict(_("该就诊人在本科室已有进行中的复诊"), code="consultation_active_exists") from exc
-    if req.proof_media_ids:
-        MediaFile.objects.filter(pk__in=list(req.proof_media_ids)).update(consultation=consultation)
+    if req.proof_media_ids:  # taken only if still unattached: a concurrent start with the same photos loses
+        taken = MediaFile.objects.filter(pk__in=list(req.proof_media_ids), consultation__isnull=True).update(
+            consultation=consultation)
+        if taken != len(set(map(str, req.proof_media_ids))):
+            raise Conflict(_("诊断证明图片已用于其他复诊，请重新上传"), code="proof_media_in_use")
     audit_record(action="consultation.started", actor=account, obj=consultation, ip=ip,
                  detail={"basis": consultation.eligibility_basis, "terms": terms.version,
                          "doctor": str(service.doctor_id or ""), "fee_fen": service.fee_fen})

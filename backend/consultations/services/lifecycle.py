@@ -20,6 +20,7 @@ from backend.consultations.events import (
 from backend.consultations.models import Consultation
 from backend.consultations.selectors import consultation_for_doctor, consultation_qs_for_update, doctor_of
 from backend.consultations.services.messages import system_message
+from backend.consultations.services.refunds import consultation_refund_on_commit
 from backend.consultations.states import ConsultStatus, EligibilityStatus
 from backend.core.audit import audit_record
 from backend.core.errors import Conflict, NotFound, ValidationFailed
@@ -27,7 +28,7 @@ from backend.core.publish import account_group, publish_on_commit
 from backend.core.transitions import transition
 
 
-def _announce(consultation: Consultation) -> None:
+def _announce(consultation: Consultation, *, left_pool: bool = False) -> None:
     """Tell the console (the doctor, or the department pool while unassigned) and the patient's account."""
     c = Consultation.objects.select_related("patient").get(pk=consultation.pk)
     event = ConsultationChanged(consultation_id=str(c.pk), status=c.status, kind=c.kind,
@@ -35,17 +36,10 @@ def _announce(consultation: Consultation) -> None:
                                 department_id=str(c.department_id), patient_name=c.patient.name,
                                 waiting_since=c.paid_at.isoformat() if c.paid_at else None)
     publish_on_commit(doctor_group(c.doctor_id) if c.doctor_id else department_pool_group(c.department_id), event)
-    if c.doctor_id and c.status == ConsultStatus.IN_PROGRESS:
-        publish_on_commit(department_pool_group(c.department_id), event)  # taken: leaves the pool
+    if left_pool:
+        publish_on_commit(department_pool_group(c.department_id), event)  # taken: leaves the other consoles
     publish_on_commit(account_group(c.account_id), event)
     publish_on_commit(consultation_group(c.pk), event)  # both parties' chat sockets (status frames)
-
-
-def _refund_on_commit(consultation: Consultation, reason: str) -> None:
-    from backend.consultations.tasks import consultation_refund
-
-    transaction.on_commit(lambda: consultation_refund.delay(consultation_id=str(consultation.pk), reason=reason),
-                          robust=True)
 
 
 def consultation_on_paid_locked(consultation: Consultation) -> bool:
@@ -83,6 +77,7 @@ def consultation_accept(*, user, consultation_id: object, prior_confirmed: bool 
         return c  # a double click
     if c.status != ConsultStatus.WAITING or (c.doctor_id and c.doctor_id != doctor.pk):
         raise Conflict(_("该复诊已被接诊或已结束"), code="consultation_not_waiting", detail={"status": c.status})
+    from_pool = c.doctor_id is None
     _require_confirmations(c, prior_confirmed=prior_confirmed, companions_confirmed=companions_confirmed)
     now = timezone.now()
     transition(Consultation, pk=c.pk, source=[ConsultStatus.WAITING], target=ConsultStatus.IN_PROGRESS,
@@ -93,20 +88,23 @@ def consultation_accept(*, user, consultation_id: object, prior_confirmed: bool 
     system_message(c, _t("%(name)s医生已接诊") % {"name": name}, event="accepted")
     audit_record(action="consultation.accepted", actor=user, obj=c,
                  detail={"prior_confirmed": prior_confirmed, "companions_confirmed": companions_confirmed})
-    _announce(c)
+    _announce(c, left_pool=from_pool)
     return c
 
 
-def _doctor_locked(user, consultation_id: object) -> Consultation:
+def _doctor_locked(user, consultation_id: object, *, pool_ok: bool = False) -> Consultation:
+    """The visit under its row lock, re-checked there: another doctor may have accepted it in between."""
     doctor = doctor_of(user)
-    c = consultation_for_doctor(doctor=doctor, consultation_id=consultation_id)
-    return consultation_qs_for_update().get(pk=c.pk)
+    c = consultation_qs_for_update().get(pk=consultation_for_doctor(doctor=doctor, consultation_id=consultation_id).pk)
+    if c.doctor_id != doctor.pk and not (pool_ok and c.doctor_id is None):
+        raise NotFound(_("复诊不存在"), code="consultation_not_found")
+    return c
 
 
 @transaction.atomic
 def consultation_reject_eligibility(*, user, consultation_id: object, reason: str) -> Consultation:
     """The doctor does not accept the uploaded proof as a prior diagnosis: cancelled with a full refund."""
-    c = _doctor_locked(user, consultation_id)
+    c = _doctor_locked(user, consultation_id, pool_ok=True)
     if c.status != ConsultStatus.WAITING or c.eligibility_status != EligibilityStatus.PENDING_DOCTOR:
         raise Conflict(_("只能对待接诊且待确认资格的复诊操作"), code="eligibility_not_pending")
     if not reason.strip():
@@ -124,8 +122,19 @@ def consultation_cancel(*, account, consultation_id: object, reason: str = "") -
         raise NotFound(_("复诊不存在"), code="consultation_not_found")
     if c.status not in (ConsultStatus.AWAITING_PAYMENT, ConsultStatus.WAITING):
         raise Conflict(_("医生已接诊，不能取消"), code="consultation_not_cancellable", detail={"status": c.status})
+    if c.status == ConsultStatus.AWAITING_PAYMENT:
+        _close_intents_on_commit(c)
     return _close(c, target=ConsultStatus.CANCELLED, source=c.status, actor=account,
                   reason=reason.strip()[:200] or _t("患者取消"), refund=c.status == ConsultStatus.WAITING)
+
+
+def _close_intents_on_commit(c: Consultation) -> None:
+    """No payment is wanted any more: close its open intents (money that still arrives is refunded)."""
+    from backend.consultations.payables import KIND
+    from payments.tasks import payable_intents_close
+
+    transaction.on_commit(lambda: payable_intents_close.delay(payable_type=KIND, payable_id=str(c.pk),
+                                                              reason="复诊已取消"), robust=True)
 
 
 @transaction.atomic
@@ -155,6 +164,8 @@ def _close(c: Consultation, *, target: str, source: str, actor, reason: str, ref
     now = timezone.now()
     if target == ConsultStatus.ENDED:
         fields["follow_up_until"] = now + timedelta(hours=settings.CONSULT_FOLLOW_UP_HOURS)
+    if refund:
+        fields["refund_due"] = True  # the obligation commits with the cancellation (services/refunds.py)
     transition(Consultation, pk=c.pk, source=[source], target=target, ended_at=now, end_reason=reason[:200],
                updated_at=now, **fields)
     c.refresh_from_db()
@@ -162,7 +173,7 @@ def _close(c: Consultation, *, target: str, source: str, actor, reason: str, ref
     audit_record(action=f"consultation.{target}", actor=actor, obj=c, detail={"reason": reason[:200],
                                                                               "refund": refund})
     if refund:
-        _refund_on_commit(c, reason)
+        consultation_refund_on_commit(c, reason)
     _announce(c)
     return c
 
@@ -174,9 +185,11 @@ def consultations_expire_due(*, limit: int = 200) -> int:
     unaccepted = Consultation.objects.filter(status=ConsultStatus.WAITING, accept_before__lte=now)
     done = 0
     for pk in list(unpaid.values_list("pk", flat=True)[:limit]):
-        done += _expire_one(pk, ConsultStatus.AWAITING_PAYMENT, _t("支付超时，复诊已取消"), refund=False)
+        done += _expire_one(pk, ConsultStatus.AWAITING_PAYMENT, _t("支付超时，复诊已取消"), refund=False,
+                            still_due=lambda c: c.pay_before <= timezone.now())
     for pk in list(unaccepted.values_list("pk", flat=True)[:limit]):
-        done += _expire_one(pk, ConsultStatus.WAITING, _t("医生未在规定时间内接诊，已全额退款"), refund=True)
+        done += _expire_one(pk, ConsultStatus.WAITING, _t("医生未在规定时间内接诊，已全额退款"), refund=True,
+                            still_due=lambda c: c.accept_before <= timezone.now())
     return done
 
 
@@ -185,13 +198,16 @@ def consultations_end_idle(*, limit: int = 200) -> int:
     cutoff = timezone.now() - timedelta(hours=settings.CONSULT_IDLE_END_HOURS)
     idle = Consultation.objects.filter(status=ConsultStatus.IN_PROGRESS, last_activity_at__lte=cutoff)
     return sum(_expire_one(pk, ConsultStatus.IN_PROGRESS, _t("长时间无新消息，问诊已自动结束"), refund=False,
-                           target=ConsultStatus.ENDED) for pk in list(idle.values_list("pk", flat=True)[:limit]))
+                           target=ConsultStatus.ENDED, still_due=lambda c: c.last_activity_at <= cutoff)
+               for pk in list(idle.values_list("pk", flat=True)[:limit]))
 
 
 @transaction.atomic
-def _expire_one(pk: object, source: str, reason: str, *, refund: bool, target: str = ConsultStatus.CANCELLED) -> int:
+def _expire_one(pk: object, source: str, reason: str, *, refund: bool, still_due,
+                target: str = ConsultStatus.CANCELLED) -> int:
+    """Re-checked under the row lock: the visit may have been paid, accepted or messaged since it was listed."""
     c = consultation_qs_for_update().get(pk=pk)
-    if c.status != source:
-        return 0  # moved on meanwhile (paid, accepted, a message arrived …)
+    if c.status != source or not still_due(c):
+        return 0
     _close(c, target=target, source=source, actor=None, reason=reason, refund=refund)
     return 1

@@ -38,14 +38,25 @@ def _sniff(data: bytes) -> tuple[str, str]:
     return ALLOWED_FORMATS[fmt]
 
 
+def _too_large() -> ValidationFailed:
+    return ValidationFailed(_("图片不能超过%(mb)dMB") % {"mb": settings.CONSULT_UPLOAD_MAX_BYTES // 2**20},
+                            code="upload_too_large", detail={"max_bytes": settings.CONSULT_UPLOAD_MAX_BYTES})
+
+
+def upload_bytes(upload) -> bytes:
+    """An uploaded file's bytes, refused by its declared size before anything is read into memory."""
+    if (upload.size or 0) > settings.CONSULT_UPLOAD_MAX_BYTES:
+        raise _too_large()
+    return upload.read(settings.CONSULT_UPLOAD_MAX_BYTES + 1)
+
+
 def media_store(*, uploader, purpose: MediaPurpose, data: bytes,
                 consultation: Consultation | None = None) -> MediaFile:
     """Check and store one image; the caller has checked that ``uploader`` may attach it there."""
     if not data:
         raise ValidationFailed(_("文件为空"), code="upload_empty")
     if len(data) > settings.CONSULT_UPLOAD_MAX_BYTES:
-        raise ValidationFailed(_("图片不能超过%(mb)dMB") % {"mb": settings.CONSULT_UPLOAD_MAX_BYTES // 2**20},
-                               code="upload_too_large", detail={"max_bytes": settings.CONSULT_UPLOAD_MAX_BYTES})
+        raise _too_large()
     content_type, ext = _sniff(data)
     media = MediaFile(uploader=uploader, purpose=purpose, consultation=consultation, content_type=content_type,
                       size=len(data), sha256=hashlib.sha256(data).hexdigest())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -95,10 +96,17 @@ def _check_open(consultation: Consultation, role: str) -> None:
                    detail={"status": consultation.status})
 
 
+def _uuid(value: object) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError as exc:
+        raise ValidationFailed(_("图片无效，请重新上传"), code="message_media_invalid") from exc
+
+
 def _media_ids(payload: dict, kind: str) -> list[str]:
     if kind == MessageKind.IMAGE:
-        return [str(payload.get("media_id", ""))]
-    return [str(v) for v in (payload.get("photos") or {}).values()]
+        return [_uuid(payload.get("media_id", ""))]
+    return [_uuid(v) for v in (payload.get("photos") or {}).values()]
 
 
 def _clean_payload(consultation: Consultation, sender, kind: str, payload: dict) -> dict:
@@ -108,12 +116,12 @@ def _clean_payload(consultation: Consultation, sender, kind: str, payload: dict)
             raise ValidationFailed(_("舌象照片请求无效"), code="tongue_request_invalid")
         return {"views": list(dict.fromkeys(views))}
     if kind == MessageKind.IMAGE:
-        payload = {"media_id": str(payload.get("media_id", ""))}
+        payload = {"media_id": _uuid(payload.get("media_id", ""))}
     if kind == MessageKind.TONGUE_PHOTOS:
         payload = _clean_tongue_answer(consultation, payload)
     purpose = MediaPurpose.TONGUE if kind == MessageKind.TONGUE_PHOTOS else MediaPurpose.CHAT_IMAGE
     ids = _media_ids(payload, kind)
-    found = MediaFile.objects.filter(pk__in=[i for i in ids if len(i) == 36], consultation=consultation,
+    found = MediaFile.objects.filter(pk__in=ids, consultation=consultation,
                                      uploader=sender, purpose=purpose, purged_at__isnull=True).count()
     if found != len(set(ids)):
         raise ValidationFailed(_("图片无效，请重新上传"), code="message_media_invalid")
@@ -121,8 +129,9 @@ def _clean_payload(consultation: Consultation, sender, kind: str, payload: dict)
 
 
 def _clean_tongue_answer(consultation: Consultation, payload: dict) -> dict:
-    request = Message.objects.filter(consultation=consultation, seq=payload.get("request_seq") or 0,
-                                     kind=MessageKind.TONGUE_REQUEST).first()
+    seq = payload.get("request_seq")
+    request = Message.objects.filter(consultation=consultation, seq=seq, kind=MessageKind.TONGUE_REQUEST).first() \
+        if isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq < 2**31 else None
     photos = payload.get("photos")
     if request is None or not isinstance(photos, dict):
         raise ValidationFailed(_("请针对医生的舌象照片请求上传照片"), code="tongue_answer_invalid")

@@ -87,6 +87,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     DATABASES["default"]["OPTIONS"] = {
         "pool": {"min_size": env_int("DATABASE_POOL_MIN", 1), "max_size": env_int("DATABASE_POOL_MAX", 8)}
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # the embedded demo
+    # IMMEDIATE: a transaction takes the write lock when it starts, so two writers queue (up to the timeout)
+    # instead of failing at once with "database is locked" when a reader upgrades to a writer.
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20,
+                                       "init_command": "PRAGMA journal_mode=WAL;"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

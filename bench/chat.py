@@ -209,6 +209,16 @@ def _cpu_seconds(pid: int) -> tuple[float, float]:
     return worker / tick, (sum(machine) - machine[3] - machine[4]) / tick  # busy: all but idle and iowait
 
 
+def _stream_problem(consultation: str, seqs: list[int], n: int) -> str:
+    """Empty if the doctor saw seqs 1..n, each once, in order; else what went wrong."""
+    if seqs == list(range(1, n + 1)):
+        return ""
+    missing = sorted(set(range(1, n + 1)) - set(seqs))
+    doubled = sorted({s for s in seqs if seqs.count(s) > 1})
+    return (f"consultation {consultation}: {n} sent, its doctor saw {len(seqs)}; missing {missing[:10]}, "
+            f"doubled {doubled[:10]}, sorted: {seqs == sorted(seqs)}, last {seqs[-5:]}")
+
+
 async def _senders(ws_base: str, rooms: list[tuple[str, str]], cookie: str, pid: int) -> dict[str, Any]:
     """K patients send at once, each in a closed loop on its own consultation, for SENDERS_SECONDS; each
     consultation's doctor socket must show seqs 1..n, every one once, in order. Also the CPU the worker
@@ -232,9 +242,10 @@ async def _senders(ws_base: str, rooms: list[tuple[str, str]], cookie: str, pid:
         await asyncio.sleep(0.05)
     await asyncio.gather(*(ws.close() for ws in (*patients, *doctors)))
     await asyncio.gather(*readers)
+    problems = [_stream_problem(c, s, n) for (c, _), s, n in zip(rooms, seqs, sent, strict=True)]
     return {"acks": [x for a in acks for x in a], "elapsed": elapsed, "per_sender": [len(a) for a in acks],
-            "worker_cores": cores[0], "machine_cores": cores[1],
-            "ok": all(s == list(range(1, n + 1)) for s, n in zip(seqs, sent, strict=True))}
+            "worker_cores": cores[0], "machine_cores": cores[1], "ok": not any(problems),
+            "problems": [p for p in problems if p]}
 
 
 async def _redis_round_trips(url: str) -> list[float]:
@@ -326,6 +337,8 @@ def _report_senders(senders: dict[str, Any] | None) -> None:
           f"{max(senders['per_sender'])}); every doctor's stream saw every seq once, in order: {senders['ok']}")
     print(f"CPU meanwhile: the worker {senders['worker_cores']:.2f} cores, the whole machine "
           f"{senders['machine_cores']:.2f} of {os.cpu_count()} (client, PostgreSQL, Redis and other users included)")
+    for problem in senders["problems"]:
+        print(f"BROKEN stream: {problem}")
     print("| path | messages | p50 | p99 | max |\n|---|---:|---:|---:|---:|")
     print(_row(f"{SENDERS} senders: send → its ack (stored, committed)", senders["acks"]))
 

@@ -212,6 +212,27 @@ async def test_a_gap_in_the_broadcasts_is_filled_from_the_database_and_late_dupl
     await doctor.disconnect()
 
 
+async def test_both_sides_sending_at_once_see_every_message_once_in_order_and_their_own_in_sending_order(room):
+    """Two sockets sending at once: the row lock numbers the messages, each socket's frames go in arrival order
+    (Channels awaits a frame's handler before it takes the next), every broadcast reaches both sides once."""
+    patient, doctor = await opened(patient_ws(room, 2)), await opened(doctor_ws(room, 2))
+    n = 15
+    for i in range(n):  # no waiting for acks
+        await patient.send_json_to(text_frame(f"p-{i}", f"患者{i}"))
+        await doctor.send_json_to(text_frame(f"d-{i}", f"医生{i}"))
+    for comm, mine in ((patient, "p-"), (doctor, "d-")):
+        got = await frames(comm, 3 * n)  # its n acks and all 2n messages
+        messages = [f["data"] for f in got if f["type"] == "message"]
+        acks = [(f["client_msg_id"], f["seq"]) for f in got if f["type"] == "ack"]
+        assert [m["seq"] for m in messages] == list(range(3, 3 + 2 * n))
+        assert acks == [(m["client_msg_id"], m["seq"]) for m in messages if m["client_msg_id"].startswith(mine)]
+        assert [cid for cid, _ in acks] == [f"{mine}{i}" for i in range(n)]
+        assert await comm.receive_nothing(timeout=0.3)
+    assert await last_seq(room) == 2 + 2 * n
+    await patient.disconnect()
+    await doctor.disconnect()
+
+
 async def test_typing_reaches_only_the_other_side_once_a_second_and_is_not_stored(room):
     patient, doctor = await opened(patient_ws(room, 2)), await opened(doctor_ws(room, 2))
     await patient.send_json_to({"type": "typing"})

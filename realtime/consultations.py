@@ -21,7 +21,7 @@ from pydantic import ValidationError as SchemaError
 
 from backend.consultations.events import consultation_group, department_pool_group, doctor_group
 from backend.consultations.schemas import MessageIn, message_out
-from backend.consultations.selectors import consultation_party_role, doctor_of, messages_after
+from backend.consultations.selectors import consultation_party_role, doctor_of, doctor_sees_pool, messages_after
 from backend.consultations.services.messages import message_post, message_recall
 from backend.consultations.services.reads import consultation_read_audited
 from backend.core.errors import DomainError, ValidationFailed
@@ -58,7 +58,7 @@ def _parsed(schema: type[BaseModel], frame: dict[str, Any]):
 
 def _query_int(scope, name: str) -> int:
     value = parse_qs(scope.get("query_string", b"").decode()).get(name, ["0"])[0]
-    return max(int(value), 0) if value.isdigit() else 0
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else 0  # "²" is a digit too
 
 
 def _client_ip(scope) -> str:
@@ -103,15 +103,16 @@ def _recall(user, consultation_id: object, seq: int) -> int:
 
 @database_sync_to_async
 def _console_doctor(scope):
-    """(signed in by a staff session?, the user's DoctorProfile or None)."""
+    """(signed in by a staff session?, the user's DoctorProfile or None, may they see the department pool?)."""
     user = scope.get("user")
     session = scope.get("session")
     if user is None or not user.is_authenticated or session is None or session.get(SESSION_KEY) != str(user.pk):
-        return False, None
+        return False, None, False
     try:
-        return True, doctor_of(user)
+        doctor = doctor_of(user)
+        return True, doctor, doctor_sees_pool(doctor)
     except DomainError:
-        return True, None
+        return True, None, False
 
 
 # --- consumers ----------------------------------------------------------------------------------
@@ -217,12 +218,14 @@ class ConsoleConsumer(BaseConsumer):
     """``ws/console/``: a doctor's queue (their own visits and their department's pool), staff session only."""
 
     async def connect(self):
-        by_session, doctor = await _console_doctor(self.scope)
+        by_session, doctor, sees_pool = await _console_doctor(self.scope)
         if not by_session:
             return await self.refuse(CLOSE_NOT_AUTHENTICATED)
         if doctor is None:
             return await self.refuse(CLOSE_FORBIDDEN)
-        self.groups = [doctor_group(doctor.pk), department_pool_group(doctor.department_id)]
+        self.groups = [doctor_group(doctor.pk)]  # and the pool only for doctors who may take from it (IH-04)
+        if sees_pool:
+            self.groups.append(department_pool_group(doctor.department_id))
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()

@@ -105,8 +105,11 @@ if REDIS_URL:
             # redis-py 8 times reads out after 5 s by default, exactly channels-redis's blocking receive
             # (BZPOPMIN 5 s): an idle socket's consumer would die. Reads must be allowed to wait longer.
             # redis-py's pool raises (not waits) past max_connections: 2,000 sockets closing at once need ~2,000.
+            # capacity: a worker's inbox; past it channels-redis drops broadcasts (a chat client then misses
+            # the tail until the next message or a reconnect), so it is sized for bursts and drops are logged.
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5,
                                   "max_connections": env_int("CHANNELS_REDIS_MAX_CONNECTIONS", 2000)}],
+                       "capacity": env_int("CHANNELS_CAPACITY", 1000),
                        "prefix": env_str("CHANNELS_PREFIX", "qihuang")},
         }
     }
@@ -258,7 +261,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    "loggers": {"django.server": {"level": "WARNING"},
+                "channels_redis.core": {"level": "INFO"}},  # "… over capacity in group …": dropped broadcasts
 }
 
 NINJA_PAGINATION_PER_PAGE = 20

@@ -9,17 +9,19 @@ from datetime import date
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 from backend.accounts.models import DoctorProfile, DoctorTitle, User
 from backend.accounts.services.tokens import token_family_start
 from backend.config.asgi import application
-from backend.consultations.events import consultation_group
+from backend.consultations.events import ConsultationChanged, consultation_group, department_pool_group
 from backend.consultations.models import Consultation, Message
 from backend.consultations.services.messages import message_event, message_post
-from backend.core.publish import publish_now
+from backend.core.publish import event_message, publish_now
 from tests.consultations.helpers import in_progress, paid, started
 from tests.realtime.helpers import refused_with
 from tests.scheduling.helpers import patient_account
@@ -328,3 +330,29 @@ async def test_console_gets_a_queue_event_when_a_consultation_is_paid(room, phar
         "consultation_id": str(visit.pk), "status": "waiting", "kind": "text", "patient_name": "王测试"}
     assert await console.receive_nothing(timeout=0.3)
     await console.disconnect()
+
+
+async def test_a_unicode_digit_as_last_seq_reads_as_zero(room):
+    comm = WebsocketCommunicator(application, f"{room.path}?access_token={room.patient_token}&last_seq=%C2%B2",
+                                 headers=[ORIGIN])
+    patient = await opened(comm)
+    assert await seqs(patient, await last_seq(room)) == list(range(1, await last_seq(room) + 1))
+    await patient.disconnect()
+
+
+async def test_the_department_pool_reaches_only_consoles_of_doctors_who_may_take_from_it(room):
+    def junior() -> str:
+        doctor = other_doctor(DoctorProfile.objects.get(user=room.doctor).department_id, "dr_junior")
+        DoctorProfile.objects.filter(user=doctor).update(independent_practice_since=timezone.localdate())
+        return staff_cookie(doctor)
+
+    junior_console = await opened(ws("/ws/console/", cookie=await sync_to_async(junior)()))
+    li_console = await opened(ws("/ws/console/", cookie=room.doctor_cookie))
+    department = await sync_to_async(lambda: DoctorProfile.objects.get(user=room.doctor).department_id)()
+    event = ConsultationChanged(consultation_id="c1", status="waiting", kind="text", doctor_id=None,
+                                department_id=str(department), patient_name="王测试", waiting_since=None)
+    await get_channel_layer().group_send(department_pool_group(department), event_message(event))
+    assert (await li_console.receive_json_from(timeout=3))["data"]["consultation_id"] == "c1"
+    assert await junior_console.receive_nothing(timeout=0.5)
+    await li_console.disconnect()
+    await junior_console.disconnect()

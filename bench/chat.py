@@ -55,6 +55,7 @@ os.environ.setdefault("ACCESS_TOKEN_TTL_SECONDS", str(2 * 3600))
 import booking_storm as storm  # noqa: E402  (bench/ is on sys.path)
 import django  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
+from chat_idle import idle_sockets  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
@@ -65,7 +66,6 @@ HOLD = float(os.environ.get("BENCH_IDLE_HOLD", "12"))
 SERVER_REDIS_OPTIONS = os.environ.get("BENCH_SERVER_REDIS_OPTIONS", "")
 WARMUP = 20
 CLOSED_LOOP = 500
-OPEN_CONCURRENCY = 100
 SENDERS_SECONDS = float(os.environ.get("BENCH_SENDERS_SECONDS", "10"))
 SENDERS_WARMUP = 5  # messages per sender before the clock starts
 
@@ -276,49 +276,6 @@ async def _redis_round_trips(url: str) -> list[float]:
     return lat[WARMUP:]
 
 
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
-async def _idle(ws_base: str, rooms: list[tuple[str, str]], pid: int, tracebacks) -> dict[str, float]:
-    before = _rss_kib(pid)
-    gate = asyncio.Semaphore(OPEN_CONCURRENCY)
-    opened, failed = [], 0
-
-    async def open_one(consultation: str, token: str) -> None:
-        nonlocal failed
-        async with gate:
-            try:
-                opened.append(await connect(f"{ws_base}/ws/consultations/{consultation}/?access_token={token}",
-                                            proxy=None, ping_interval=None, open_timeout=60))
-            except (OSError, TimeoutError):
-                failed += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(open_one(c, t) for c, t in rooms))
-    open_seconds = time.perf_counter() - started
-    await asyncio.sleep(3)
-    after = _rss_kib(pid)
-    await asyncio.sleep(HOLD)
-    alive = sum(await asyncio.gather(*(_pong(ws) for ws in opened)))
-    held = tracebacks()
-    await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)  # all at once
-    await asyncio.sleep(3)
-    return {"opened": len(opened), "failed": failed, "open_seconds": open_seconds, "before": before,
-            "after": after, "alive": alive, "tracebacks_held": held, "tracebacks_closed": tracebacks() - held}
-
-
-async def _pong(ws) -> bool:
-    try:
-        await ws.send('{"type": "ping"}')
-        return json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "pong"}
-    except (ConnectionClosed, TimeoutError):
-        return False
-
-
 # --- the run ---------------------------------------------------------------------------------------
 
 def _machine() -> str:
@@ -406,7 +363,7 @@ def main() -> None:
         chat, acks, seqs, rate = asyncio.run(_chat(ws_base, consultation, token, cookie))
         senders = asyncio.run(_senders(ws_base, sender_rooms, cookie, proc.pid)) if SENDERS else None
         base = asyncio.run(_redis_round_trips(base_redis))
-        idle = asyncio.run(_idle(ws_base, rooms, proc.pid, tracebacks))
+        idle = asyncio.run(idle_sockets(ws_base, rooms, proc.pid, tracebacks, hold=HOLD))
     finally:
         _stop(proc)
     first = seqs[0] if seqs else 0

@@ -40,6 +40,15 @@ def test_compose_parses_and_has_the_services_with_health_checks():
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
+def test_every_production_secret_reaches_the_containers_and_fails_fast_when_missing():
+    settings_text = (ROOT / "backend" / "config" / "settings.py").read_text()
+    required = set(re.findall(r'secret\("([A-Z0-9_]+)", PRODUCTION\)', settings_text))
+    environment = yaml.safe_load(COMPOSE.read_text())["x-app"]["environment"]
+    assert required and not required - set(environment), sorted(required - set(environment))
+    for name in required:
+        assert f"${{{name}:?" in str(environment[name]), name
+
+
 def test_dockerfile_is_multistage_non_root_and_copies_existing_files():
     text = (ROOT / "docker" / "Dockerfile").read_text()
     assert len(re.findall(r"^FROM ", text, re.M)) == 2

@@ -30,14 +30,24 @@ ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 def test_compose_parses_and_has_the_services_with_health_checks():
     spec = yaml.safe_load(COMPOSE.read_text())
     services = spec["services"]
-    assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
-    for name in ("postgres", "redis", "web", "worker", "beat"):
+    assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "beat", "coturn"}
+    for name in ("postgres", "redis", "web", "worker", "beat", "coturn"):
         assert services[name]["healthcheck"]["test"], name
     for name in ("migrate", "web", "worker", "beat"):
         build = services[name]["build"]
         context = (COMPOSE.parent / build["context"]).resolve()
         assert context == ROOT and (context / build["dockerfile"]).is_file()
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_coturn_uses_the_rest_secret_and_never_relays_into_private_networks():
+    coturn = yaml.safe_load(COMPOSE.read_text())["services"]["coturn"]
+    mounted = coturn["volumes"][0].split(":")[0]
+    conf = (COMPOSE.parent / mounted).read_text()
+    assert "use-auth-secret" in conf.splitlines() and "--static-auth-secret=${TURN_SHARED_SECRET:?" in str(coturn)
+    denied = {line.split("=", 1)[1] for line in conf.splitlines() if line.startswith("denied-peer-ip=")}
+    assert {"10.0.0.0-10.255.255.255", "172.16.0.0-172.31.255.255", "192.168.0.0-192.168.255.255",
+            "127.0.0.0-127.255.255.255", "169.254.0.0-169.254.255.255"} <= denied
 
 
 def test_every_production_secret_reaches_the_containers_and_fails_fast_when_missing():

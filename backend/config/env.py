@@ -78,6 +78,7 @@ def _local_secrets(production: bool) -> dict[str, str]:
         "WECHATPAY_APIV3_KEY": lambda: secrets.token_hex(16),  # 32 characters, as WeChat Pay requires
         "ALIPAY_APP_PRIVATE_KEY": _rsa_private_pem,
         "HIS_IMPORT_TOKEN": lambda: secrets.token_urlsafe(32),
+        "TURN_SHARED_SECRET": lambda: secrets.token_urlsafe(32),
     }
     changed = False
     for key, make in wanted.items():

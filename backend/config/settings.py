@@ -207,6 +207,11 @@ RETENTION_RECORD_DAYS = env_int("RETENTION_RECORD_DAYS", 15 * 366)
 RETENTION_CHAT_DAYS = env_int("RETENTION_CHAT_DAYS", 3 * 366)
 if RETENTION_RECORD_DAYS < 15 * 365 + 4 or RETENTION_CHAT_DAYS < 3 * 365 + 1:  # whole years, leap days included
     raise ImproperlyConfigured("IH-20: RETENTION_RECORD_DAYS ≥ 15 years and RETENTION_CHAT_DAYS ≥ 3 years")
+# --- video (issue 6): ICE servers; TURN credentials by coturn's REST scheme (use-auth-secret) ----------
+STUN_URLS = env_list("STUN_URLS")  # e.g. stun:turn.example.org:3478
+TURN_URLS = env_list("TURN_URLS")  # e.g. turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349
+TURN_SHARED_SECRET = secret("TURN_SHARED_SECRET", PRODUCTION)  # coturn's static-auth-secret
+TURN_CREDENTIAL_TTL_SECONDS = env_int("TURN_CREDENTIAL_TTL_SECONDS", 6 * 3600)
 HIS_IMPORT_TOKEN = secret("HIS_IMPORT_TOKEN", PRODUCTION)  # the HIS posts offline visits with this bearer token
 
 # --- payments (issue 3): the sandboxes by default ------------------------------------------------

@@ -47,3 +47,8 @@ def message_out(message: Message) -> dict[str, Any]:
 
 def media_out(media: MediaFile) -> MediaOut:
     return MediaOut(id=media.pk, url=media_signed_url(media.pk), content_type=media.content_type, size=media.size)
+
+
+class IceServersOut(Schema):
+    ice_servers: list[dict[str, Any]]
+    expires_at: int | None  # unix time when the TURN credential stops working (fetch again before)

@@ -10,9 +10,10 @@ from ninja.files import UploadedFile
 
 from backend.accounts.selectors import patient_profile_owned
 from backend.consultations.models import Consultation, OnlineService
-from backend.consultations.schemas import MediaOut, MessageIn, MessageOut, media_out, message_out
+from backend.consultations.schemas import IceServersOut, MediaOut, MessageIn, MessageOut, media_out, message_out
 from backend.consultations.selectors import consent_terms_current, consultation_for_patient, messages_after
 from backend.consultations.services.eligibility import StartRequest, consultation_start, offline_visits_for
+from backend.consultations.services.ice import ice_servers_for_visit
 from backend.consultations.services.lifecycle import consultation_cancel
 from backend.consultations.services.media import media_store, upload_bytes
 from backend.consultations.services.messages import message_post, message_recall
@@ -199,3 +200,10 @@ def upload_media(request, consultation_id: UUID, purpose: MediaPurpose = MediaPu
     media = media_upload_for_party(user=request.auth, consultation_id=consultation_id, purpose=purpose,
                                    data=upload_bytes(file))
     return Status(201, media_out(media))
+
+
+@router.get("/consultations/{consultation_id}/ice-servers", response={200: IceServersOut, **ERRORS},
+            summary="STUN/TURN servers with time-limited TURN credentials for a video visit")
+def ice(request, consultation_id: UUID):
+    servers, expires = ice_servers_for_visit(user=request.auth, consultation_id=consultation_id)
+    return IceServersOut(ice_servers=servers, expires_at=expires)

@@ -12,9 +12,10 @@ from ninja.files import UploadedFile
 from ninja.security import django_auth
 
 from backend.consultations.models import Consultation, MediaFile
-from backend.consultations.schemas import MediaOut, MessageIn, MessageOut, media_out, message_out
+from backend.consultations.schemas import IceServersOut, MediaOut, MessageIn, MessageOut, media_out, message_out
 from backend.consultations.selectors import consultation_for_doctor, doctor_of, doctor_sees_pool, messages_after
 from backend.consultations.services import lifecycle
+from backend.consultations.services.ice import ice_servers_for_visit
 from backend.consultations.services.media import upload_bytes
 from backend.consultations.services.messages import message_post, message_recall
 from backend.consultations.services.reads import media_upload_for_party
@@ -192,3 +193,10 @@ def staff_upload(request, consultation_id: UUID, file: UploadedFile = File(...))
     media = media_upload_for_party(user=request.user, consultation_id=consultation_id,
                                    purpose=MediaPurpose.CHAT_IMAGE, data=upload_bytes(file))
     return Status(201, media_out(media))
+
+
+@router.get("/staff/consultations/{consultation_id}/ice-servers", response={200: IceServersOut, **ERRORS},
+            summary="STUN/TURN servers with time-limited TURN credentials for the doctor's video")
+def staff_ice(request, consultation_id: UUID):
+    servers, expires = ice_servers_for_visit(user=request.user, consultation_id=consultation_id)
+    return IceServersOut(ice_servers=servers, expires_at=expires)

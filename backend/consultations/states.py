@@ -1,4 +1,4 @@
-"""Follow-up consultations: choices and allowed transitions (DESIGN §5)."""
+"""Follow-up consultations: choices. Transitions (DESIGN §5) are compare-and-swap in services/lifecycle.py."""
 
 from __future__ import annotations
 
@@ -21,15 +21,6 @@ class ConsultStatus(models.TextChoices):
 
 
 ACTIVE_CONSULT = (ConsultStatus.AWAITING_PAYMENT, ConsultStatus.WAITING, ConsultStatus.IN_PROGRESS)
-
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    ConsultStatus.AWAITING_PAYMENT: (ConsultStatus.WAITING, ConsultStatus.CANCELLED),
-    ConsultStatus.WAITING: (ConsultStatus.IN_PROGRESS, ConsultStatus.CANCELLED),
-    ConsultStatus.IN_PROGRESS: (ConsultStatus.ENDED, ConsultStatus.TERMINATED),
-    ConsultStatus.ENDED: (),
-    ConsultStatus.CANCELLED: (),
-    ConsultStatus.TERMINATED: (),
-}
 
 
 class EligibilityBasis(models.TextChoices):

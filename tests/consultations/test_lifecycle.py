@@ -89,11 +89,13 @@ def test_unpaid_and_unaccepted_visits_expire(wang, dr_li):
     assert consultations_expire_due() == 1
     unpaid.refresh_from_db()
     assert unpaid.status == ConsultStatus.CANCELLED and "支付超时" in unpaid.end_reason
+    assert not unpaid.refund_due  # nothing was paid
     waiting = paid(started(user, patient, dr_li))
     Consultation.objects.filter(pk=waiting.pk).update(accept_before=timezone.now() - timedelta(seconds=1))
     assert consultations_expire_due() == 1
     waiting.refresh_from_db()
     assert waiting.status == ConsultStatus.CANCELLED and "未在规定时间内接诊" in waiting.end_reason
+    assert waiting.refund_due  # the fee is owed back, recorded with the cancellation
     assert consultations_expire_due() == 0
 
 

@@ -35,13 +35,15 @@ def turn_credential(*, user_id: object, now: float | None = None) -> TurnCredent
     return TurnCredential(username=username, credential=base64.b64encode(digest).decode(), expires_at=expiry)
 
 
-def ice_servers(*, user_id: object) -> list[dict]:
-    """The RTCPeerConnection ``iceServers`` list (empty on a loopback-only demo with nothing configured)."""
+def ice_servers(*, user_id: object) -> tuple[list[dict], int | None]:
+    """The RTCPeerConnection ``iceServers`` list (empty on a loopback-only demo with nothing configured) and
+    when its TURN credential expires."""
     servers: list[dict] = [{"urls": list(settings.STUN_URLS)}] if settings.STUN_URLS else []
-    if settings.TURN_URLS:
-        cred = turn_credential(user_id=user_id)
-        servers.append({"urls": list(settings.TURN_URLS), "username": cred.username, "credential": cred.credential})
-    return servers
+    if not settings.TURN_URLS:
+        return servers, None
+    cred = turn_credential(user_id=user_id)
+    servers.append({"urls": list(settings.TURN_URLS), "username": cred.username, "credential": cred.credential})
+    return servers, cred.expires_at
 
 
 def ice_servers_for_visit(*, user, consultation_id: object) -> tuple[list[dict], int | None]:
@@ -51,6 +53,4 @@ def ice_servers_for_visit(*, user, consultation_id: object) -> tuple[list[dict],
         raise Conflict(_("该复诊不是视频复诊"), code="consultation_not_video")
     if c.status not in (ConsultStatus.WAITING, ConsultStatus.IN_PROGRESS):
         raise Conflict(_("当前复诊状态不能发起视频"), code="consultation_not_open", detail={"status": c.status})
-    servers = ice_servers(user_id=user.pk)
-    expires = int(servers[-1]["username"].split(":", 1)[0]) if servers and "username" in servers[-1] else None
-    return servers, expires
+    return ice_servers(user_id=user.pk)
